@@ -1,0 +1,39 @@
+# thermoguard: every command installs what it needs first (a virtual environment in .venv).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test lint bench flash hil clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/thermoguard demo
+
+test: setup
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check host hil tests bench firmware boards
+	$(BIN)/python tools/mpy_compile.py
+	$(BIN)/mypy --config-file tools/mypy-firmware.ini firmware boards
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+hil: setup
+	$(BIN)/pytest -q hil/tests
+
+flash: setup
+	@test -n "$(PORT)" -a -n "$(BOARD)" || { echo "usage: make flash PORT=/dev/ttyACM0 BOARD=rp2_pico [CONFIG=config.json]"; exit 2; }
+	$(BIN)/thermoguard flash --port $(PORT) --board $(BOARD) $(if $(CONFIG),--config $(CONFIG))
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
