@@ -1,0 +1,381 @@
+"""The monitor: wires the board, the drivers, the checks, the guard and the link into
+the fixed-rate safety cycle.
+
+One cycle, in this order:
+  1. wait for the deadline (sampler)
+  2. compare the interlock readback with what the last cycle commanded
+  3. read every chip, check every channel (channels.Channels)
+  4. trip or hold the interlock (guard.Guard); a trip opens it here, first
+  5. take the host's commands (bounded, non-blocking)
+  6. send telemetry (non-blocking; dropped and counted when the host does not read)
+  7. persist a new trip and send events (only when something happened)
+  8. feed the watchdog, only if the cycle completed without an exception
+Steps 1 to 6 allocate nothing in steady state (tests/firmware/test_allocation.py).
+"""
+
+import sys
+from array import array
+
+from tgfw import VERSION, codes, config, persist
+from tgfw.channels import Channels, elapsed_ms
+from tgfw.chips import MAX6675, MAX31855, MAX31856
+from tgfw.codes import ARMED, DISARMED, TRIPPED
+from tgfw.guard import Guard
+from tgfw.link import (
+    CMD_BAD,
+    CMD_HB,
+    CMD_LINE,
+    CMD_NONE,
+    EV_ARM,
+    EV_BOOT,
+    EV_CONFIG,
+    EV_DISARM,
+    EV_REFUSED,
+    EV_RESET,
+    EV_TRIP,
+    CommandReader,
+    Sender,
+    Telemetry,
+    encode_event,
+    encode_reply,
+)
+from tgfw.sampler import Sampler
+from tgfw.settings import Settings
+
+SEQ_MASK = 0x3FFFFFFF
+REPLY_CHUNK = 180  # characters of configuration per GET reply frame
+
+
+def make_driver(bus, board, ch):
+    chip = ch["chip"]
+    cs = board.cs(ch["cs"])
+    if chip == MAX31855:
+        from tgfw.drivers.max31855 import MAX31855 as Driver
+    elif chip == MAX31856:
+        from tgfw.drivers.max31856 import MAX31856 as Driver
+    elif chip == MAX6675:
+        from tgfw.drivers.max6675 import MAX6675 as Driver
+    else:
+        raise ValueError("unknown chip " + chip)
+    return Driver(bus, cs, ch["tc_type"], ch.get("averaging", 1), ch.get("filter_hz", 60))
+
+
+class Monitor:
+    def __init__(self, board, config_path="config.json", trip_path="trip.json", stream_in=None, stream_out=None):
+        # The interlock first: low from the first instruction of the monitor on.
+        self.guard = Guard(0, board.interlock())
+        self.board = board
+        self.readback = board.readback()
+        self.config_path = config_path
+        self.trip_path = trip_path
+        self.seq = 0
+        self.events = []  # (event, text) waiting to be sent after the cycle
+        self.exception = None
+        self.out = stream_out if stream_out is not None else sys.stdout.buffer
+        self.sender = Sender(self.out)
+        self.reader = CommandReader(stream_in if stream_in is not None else sys.stdin.buffer)
+        self.config_error = ""
+        cfg = None
+        try:
+            cfg = config.load(config_path)
+        except config.ConfigError as e:
+            self.config_error = str(e)
+        self._apply(cfg)
+        self.sampler = Sampler(self.settings.period_us if self.settings else 100000)
+        self.last_hb = self.sampler.ms
+        self._restore_trip(board)
+        self.guard.ready()
+        self.wdt = board.watchdog(max(2000, 5 * (self.sampler.period // 1000)))
+        self._event(EV_BOOT, self.info())
+
+    # Configuration
+
+    def _apply(self, cfg):
+        """Build everything that depends on the configuration (None: no valid one)."""
+        from tgfw.bus import Bus
+
+        self.cfg = cfg
+        if cfg is None:
+            self.settings = None
+            self.names = []
+            self.drivers = []
+            self.channels = None
+            n = 0
+            chash = 0
+        else:
+            chash = config.config_hash(cfg)
+            self.settings = Settings(cfg, chash)
+            self.names = self.settings.names
+            bus = Bus(self.board.spi())
+            self.drivers = [make_driver(bus, self.board, ch) for ch in cfg["channels"]]
+            for d in self.drivers:
+                d.configure()
+            n = self.settings.n
+        old = self.guard
+        self.guard = Guard(n, old.interlock)
+        self.guard.state = old.state
+        self.telemetry = Telemetry(n, chash)
+        self.dose_lo16 = array("i", [0] * n)
+        now = self.sampler.ms if hasattr(self, "sampler") else 0
+        self.channels = Channels(self.settings, now) if cfg is not None else None
+
+    def _restore_trip(self, board):
+        try:
+            record = persist.load(self.trip_path)
+        except ValueError:
+            record = {}  # a damaged record still means the board was tripped
+        if record is not None:
+            self.guard.restore(record, self.names)
+        if board.reset_cause() == board.WDT_RESET:
+            self.guard.fail(codes.G_WATCHDOG)
+
+    # The safety cycle
+
+    def run(self):
+        """Cycle until interrupted; the interlock is open whenever this returns or raises."""
+        try:
+            while True:
+                self.cycle()
+        finally:
+            self.guard.open_interlock()
+
+    def cycle(self):
+        dt = self.sampler.wait()
+        healthy = True
+        try:
+            self.step(self.sampler.ms, dt)
+        except Exception as e:  # an exception in the cycle trips; KeyboardInterrupt goes on up
+            self.guard.fail(codes.G_EXCEPTION)
+            self.exception = e
+            healthy = False
+            sys.print_exception(e)
+        self.after()
+        if healthy and self.wdt is not None:
+            self.wdt.feed()
+
+    def step(self, now, dt):
+        guard = self.guard
+        rb_bad = self.readback is not None and self.readback.value() != guard.commanded
+        ch = self.channels
+        g = 0
+        if ch is None:
+            g = codes.G_CONFIG
+        else:
+            s = self.settings
+            drivers = self.drivers
+            for i in range(s.n):
+                d = drivers[i]
+                code = d.read()
+                ch.update(i, code, d.tc, d.cj, d.repeats, now, dt)
+            if self.sampler.streak >= s.max_overruns:
+                g |= codes.G_OVERRUN
+            if guard.state == ARMED and s.host_timeout_ms and elapsed_ms(now, self.last_hb) > s.host_timeout_ms:
+                g |= codes.G_HOST
+        if rb_bad:
+            g |= codes.G_READBACK
+        guard.evaluate(ch if ch is not None else _NO_CHANNELS, g)
+        self.commands(now)
+        self.send_telemetry(now)
+
+    def send_telemetry(self, now):
+        ch = self.channels
+        guard = self.guard
+        if ch is not None:
+            lo = ch.dose.lo
+            lo16 = self.dose_lo16
+            for i in range(ch.n):
+                lo16[i] = lo[i] >> 4
+        flags = guard.commanded
+        if self.readback is not None:
+            flags |= 4 | (2 if self.readback.value() else 0)
+        if self.settings is not None:
+            flags |= 16
+            if self.settings.host_timeout_ms == 0 or elapsed_ms(now, self.last_hb) <= self.settings.host_timeout_ms:
+                flags |= 8
+        sm = self.sampler
+        src = ch if ch is not None else _NO_CHANNELS
+        frame = self.telemetry.encode(
+            self._next_seq(), sm.t_s, sm.t_us, guard.state, flags, guard.global_trip,
+            guard.first_channel, guard.first_cause, guard.first_fault,
+            sm.max_late_us, sm.overruns, self.sender.dropped,
+            src.temp, src.cj, src.fault, src.warn, guard.trip, src.rate, src.dose.hi, self.dose_lo16,
+        )
+        self.sender.send(frame)
+
+    def _next_seq(self):
+        seq = self.seq
+        self.seq = (seq + 1) & SEQ_MASK
+        return seq
+
+    def after(self):
+        """Work done only when something happened: persist a trip, send events."""
+        guard = self.guard
+        if guard.tripped_now:
+            guard.tripped_now = False
+            try:
+                persist.save(self.trip_path, guard.record(self.names))
+            except OSError as e:
+                print("thermoguard: cannot store the trip record:", e)
+            self._event(EV_TRIP, ",".join(guard.causes(self.names)))
+        while self.events:
+            event, text = self.events.pop(0)
+            sm = self.sampler if hasattr(self, "sampler") else None
+            t_s, t_us = (sm.t_s, sm.t_us) if sm else (0, 0)
+            self.sender.send(encode_event(self._next_seq(), t_s, t_us, event, guard.state, text))
+
+    def _event(self, event, text):
+        self.events.append((event, text))
+
+    def _reply(self, text):
+        sm = self.sampler
+        self.sender.send(encode_reply(self._next_seq(), sm.t_s, sm.t_us, text))
+
+    # Commands from the host
+
+    def commands(self, now):
+        reader = self.reader
+        while True:
+            kind = reader.poll()
+            if kind == CMD_NONE:
+                return
+            self.last_hb = now  # any well-formed line shows the host is there
+            if kind == CMD_HB:
+                continue
+            if kind == CMD_BAD:
+                self._reply("ERR ? " + reader.error)
+                continue
+            if kind == CMD_LINE:
+                self._command(reader.verb, reader.args)
+
+    def _command(self, verb, args):
+        guard = self.guard
+        names = self.names
+        if verb == "INFO":
+            self._reply("OK INFO " + self.info())
+        elif verb == "ARM":
+            why = guard.arm(self.channels, self.cfg is not None, names)
+            self._answer(verb, why, EV_ARM, "")
+        elif verb == "DISARM":
+            was = guard.state
+            why = guard.disarm()
+            self._answer(verb, why, EV_DISARM if was == ARMED else None, "")
+        elif verb == "RESET":
+            why = guard.reset(self.channels, names, args)
+            if why is None:
+                persist.clear(self.trip_path)
+            self._answer(verb, why, EV_RESET, args)
+        elif verb == "TRIP":
+            guard.fail(codes.G_OPERATOR)
+            self._reply("OK TRIP")
+        elif verb == "GET":
+            self._get(args.strip())
+        elif verb == "SET":
+            self._set(args.split())
+        else:
+            self._reply("ERR %s unknown command" % verb)
+
+    def _answer(self, verb, why, event, text):
+        if why is None:
+            self._reply("OK " + verb)
+            if event is not None:
+                self._event(event, text)
+        else:
+            self._reply("ERR %s %s" % (verb, "; ".join(why)))
+            self._event(EV_REFUSED, verb + ": " + "; ".join(why))
+
+    def info(self):
+        chash = "%08x" % config.config_hash(self.cfg) if self.cfg is not None else "none"
+        text = "fw=%s board=%s config=%s state=%s" % (
+            VERSION, self.board.NAME, chash, codes.STATE_NAMES[self.guard.state])
+        if self.config_error:
+            text += " error=" + self.config_error
+        return text
+
+    def _get(self, key):
+        if self.cfg is None:
+            self._reply("ERR GET no valid configuration: " + self.config_error)
+            return
+        if not key:
+            text = config.canonical(self.cfg)
+            parts = [text[i:i + REPLY_CHUNK] for i in range(0, len(text), REPLY_CHUNK)]
+            for k, part in enumerate(parts):
+                self._reply("OK GET %d/%d %s" % (k + 1, len(parts), part))
+            return
+        name, dot, sub = key.partition(".")
+        if not dot:
+            value = self.cfg.get(name)
+        else:
+            value = None
+            for ch in self.cfg["channels"]:
+                if ch["name"] == name:
+                    value = ch.get(sub)
+        if value is None:
+            self._reply("ERR GET %s: unknown key" % key)
+        else:
+            self._reply("OK GET %s=%s" % (key, config.canonical(value)))
+
+    def _set(self, assignments):
+        if self.cfg is None:
+            self._reply("ERR SET no valid configuration to change: " + self.config_error)
+            return
+        if not assignments:
+            self._reply("ERR SET nothing to set: give KEY=VALUE")
+            return
+        try:
+            new = config.apply_set(self.cfg, assignments)
+        except config.ConfigError as e:
+            self._reply("ERR SET " + str(e))
+            return
+        state = self.guard.state
+        if state != DISARMED:
+            loose = config.loosenings(self.cfg, new)
+            if loose:
+                self._reply("ERR SET while %s only tightening is allowed: %s" % (
+                    codes.STATE_NAMES[state], ", ".join(loose)))
+                return
+        try:
+            persist.save(self.config_path, new)
+        except OSError as e:
+            self._reply("ERR SET cannot store the configuration: %s" % e)
+            return
+        if state == DISARMED:
+            self._apply(new)
+        else:
+            self._tighten(new)
+        self._reply("OK SET " + " ".join(assignments))
+        self._event(EV_CONFIG, " ".join(assignments))
+
+    def _tighten(self, new):
+        """Swap in tighter limits while armed or tripped: same channels, same latches."""
+        self.cfg = new
+        chash = config.config_hash(new)
+        self.settings = Settings(new, chash)
+        self.channels.s = self.settings
+        self.telemetry = Telemetry(self.settings.n, chash)
+
+
+class _NoChannels:
+    """Stands in for Channels when there is no valid configuration."""
+
+    n = 0
+    temp = cj = fault = warn = rate = array("i")
+    active = array("i")
+
+    def any_active(self):
+        return False
+
+
+class _NoDose:
+    hi = array("i")
+
+
+_NO_CHANNELS = _NoChannels()
+_NO_CHANNELS.dose = _NoDose()
+
+
+def main(board_module=None):
+    """Entry point of main.py on the board."""
+    if board_module is None:
+        import board as board_module
+    monitor = Monitor(board_module)
+    monitor.run()

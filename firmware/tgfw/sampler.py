@@ -1,0 +1,62 @@
+"""Fixed-rate cycle timing: deadlines without drift, lateness and overruns measured,
+and the device clock (seconds and microseconds since power-on, which never wrap).
+
+Deadlines advance by exactly one period from the previous deadline, not from when the
+cycle ran, so the rate does not drift. A cycle that starts a whole period or more late
+is an overrun: the missed deadlines are skipped, keeping the phase of the grid.
+"""
+
+from time import sleep_us, ticks_add, ticks_diff, ticks_us
+
+MS_MASK = 0x3FFFFFFF
+
+
+class Sampler:
+    def __init__(self, period_us):
+        self.period = period_us
+        now = ticks_us()
+        self.deadline = now
+        self.last = now
+        self.max_late_us = 0
+        self.overruns = 0
+        self.streak = 0  # consecutive overruns
+        # Device clock: ticks since power-on at start, then accumulated cycle by cycle.
+        self.t_s = now // 1000000
+        self.t_us = now - self.t_s * 1000000
+        self.ms = (now // 1000) & MS_MASK  # millisecond clock modulo 2**30
+        self._ms_rem = self.t_us % 1000
+
+    def wait(self):
+        """Sleep until the next deadline; return microseconds since the previous cycle."""
+        self.deadline = ticks_add(self.deadline, self.period)
+        ahead = ticks_diff(self.deadline, ticks_us())
+        if ahead > 0:
+            sleep_us(ahead)
+        now = ticks_us()
+        late = ticks_diff(now, self.deadline)
+        if late > self.max_late_us:
+            self.max_late_us = late
+        if late >= self.period:
+            self.overruns += 1
+            self.streak += 1
+            missed = late // self.period
+            if missed > 1000:
+                missed = 1000
+            self.deadline = ticks_add(self.deadline, missed * self.period)
+        else:
+            self.streak = 0
+        dt = ticks_diff(now, self.last)
+        self.last = now
+        self._advance(dt)
+        return dt
+
+    def _advance(self, dt):
+        us = self.t_us + dt
+        while us >= 1000000:  # at most a few turns: dt is about one period
+            us -= 1000000
+            self.t_s += 1
+        self.t_us = us
+        rem = self._ms_rem + dt
+        ms = rem // 1000
+        self._ms_rem = rem - ms * 1000
+        self.ms = (self.ms + ms) & MS_MASK
