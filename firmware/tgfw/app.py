@@ -157,11 +157,11 @@ class Monitor:
         guard = self.guard
         rb_bad = self.readback is not None and self.readback.value() != guard.commanded
         ch = self.channels
+        s = self.settings
         g = 0
-        if ch is None:
+        if ch is None or s is None:
             g = codes.G_CONFIG
         else:
-            s = self.settings
             drivers = self.drivers
             for i in range(s.n):
                 d = drivers[i]
@@ -350,32 +350,31 @@ class Monitor:
         self.cfg = new
         chash = config.config_hash(new)
         self.settings = Settings(new, chash)
-        self.channels.s = self.settings
+        if self.channels is not None:
+            self.channels.s = self.settings
         self.telemetry = Telemetry(self.settings.n, chash)
-
-
-class _NoChannels:
-    """Stands in for Channels when there is no valid configuration."""
-
-    n = 0
-    temp = cj = fault = warn = rate = array("i")
-    active = array("i")
-
-    def any_active(self):
-        return False
 
 
 class _NoDose:
     hi = array("i")
 
 
+class _NoChannels:
+    """Stands in for Channels when there is no valid configuration."""
+
+    n = 0
+    temp = cj = fault = warn = rate = active = array("i")
+    dose = _NoDose()
+
+    def any_active(self):
+        return False
+
+
 _NO_CHANNELS = _NoChannels()
-_NO_CHANNELS.dose = _NoDose()
 
 
-def main(board_module=None):
-    """Entry point of main.py on the board."""
-    if board_module is None:
-        import board as board_module
-    monitor = Monitor(board_module)
-    monitor.run()
+def main():
+    """Entry point of main.py on the board: the board file is /board.py."""
+    import board
+
+    Monitor(board).run()

@@ -223,7 +223,7 @@ def _check_channel(i, ch, raw, top, problems):
 
 def validate(doc):
     """Return the normalised configuration, or raise ConfigError listing every problem."""
-    problems = []
+    problems = []  # type: list
     top = _fill(doc, TOP, "", problems)
     if top is None:
         raise ConfigError(problems)
@@ -240,7 +240,8 @@ def validate(doc):
         if not (2 <= n <= 64):
             problems.append(("rate_window_s", "gives %d samples at %d Hz; it must give 2 to 64" % (n, hz)))
     channels = []
-    names, pins = {}, {}
+    names = {}  # type: dict
+    pins = {}  # type: dict
     for i, raw in enumerate(top.get("channels") or ()):
         ch = _fill(raw, CHANNEL, "channels[%d]." % i, problems)
         if ch is None:

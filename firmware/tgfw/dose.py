@@ -18,7 +18,7 @@ from array import array
 try:
     from micropython import const
 except ImportError:  # CPython
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 Q = const(1024)  # temperatures are Q10: 1/1024 C
