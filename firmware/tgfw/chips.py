@@ -22,6 +22,28 @@ MAX31856_TYPE_CODE = {"B": 0, "E": 1, "J": 2, "K": 3, "N": 4, "R": 5, "S": 6, "T
 MAX31856_AVERAGING = (1, 2, 4, 8, 16)
 MAX31856_FILTERS = (50, 60)
 
+# Cold-junction (chip die) range in which the drivers accept a reading, degrees C: the
+# range over which the MAX31855 and MAX31856 datasheets specify their accuracy. Outside
+# it a reading is a fault (F_RANGE), never a temperature.
+CJ_MIN_C = -20
+CJ_MAX_C = 85
+
+# Temperature range of each thermocouple type's NIST ITS-90 reference function, degrees C.
+# A linearized reading outside it is a fault (F_RANGE).
+TC_RANGE_C = {
+    "B": (0, 1820),
+    "E": (-270, 1000),
+    "J": (-210, 1200),
+    "K": (-270, 1372),
+    "N": (-270, 1300),
+    "R": (-50, 1768),
+    "S": (-50, 1768),
+    "T": (-270, 400),
+}
+
+# Highest SPI clock each chip takes (datasheets: 5 MHz; MAX6675 4.3 MHz).
+MAX_SPI_HZ = {MAX31855: 5000000, MAX31856: 5000000, MAX6675: 4300000}
+
 
 def conversion_ms(chip, averaging=1, filter_hz=60):
     """Worst-case time between two fresh conversions, in milliseconds.
