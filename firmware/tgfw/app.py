@@ -38,11 +38,11 @@ from tgfw.link import (
     Telemetry,
     encode_event,
     encode_reply,
+    next_seq,
 )
 from tgfw.sampler import Sampler
 from tgfw.settings import Settings
 
-SEQ_MASK = 0x3FFFFFFF
 REPLY_CHUNK = 180  # characters of configuration per GET reply frame
 
 
@@ -50,11 +50,11 @@ def make_driver(bus, board, ch):
     chip = ch["chip"]
     cs = board.cs(ch["cs"])
     if chip == MAX31855:
-        from tgfw.drivers.max31855 import MAX31855 as Driver
+        from tgfw.drivers.max31855 import Driver
     elif chip == MAX31856:
-        from tgfw.drivers.max31856 import MAX31856 as Driver
+        from tgfw.drivers.max31856 import Driver
     elif chip == MAX6675:
-        from tgfw.drivers.max6675 import MAX6675 as Driver
+        from tgfw.drivers.max6675 import Driver
     else:
         raise ValueError("unknown chip " + chip)
     return Driver(bus, cs, ch["tc_type"], ch.get("averaging", 1), ch.get("filter_hz", 60))
@@ -204,7 +204,7 @@ class Monitor:
 
     def _next_seq(self):
         seq = self.seq
-        self.seq = (seq + 1) & SEQ_MASK
+        self.seq = next_seq(seq)
         return seq
 
     def after(self):
@@ -238,12 +238,10 @@ class Monitor:
             kind = reader.poll()
             if kind == CMD_NONE:
                 return
-            self.last_hb = now  # any well-formed line shows the host is there
-            if kind == CMD_HB:
+            if kind == CMD_BAD:  # a garbled line is no proof that the host is there
+                self._reply("ERR %s %s" % (reader.verb or "?", reader.error))
                 continue
-            if kind == CMD_BAD:
-                self._reply("ERR ? " + reader.error)
-                continue
+            self.last_hb = now  # a heartbeat or any valid command
             if kind == CMD_LINE:
                 self._command(reader.verb, reader.args)
 

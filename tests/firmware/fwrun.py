@@ -7,7 +7,7 @@ import sys
 
 root, path, names = sys.argv[1], sys.argv[2], sys.argv[3:]
 folder, _, filename = path.rpartition("/")
-sys.path[:] = [folder, root + "/firmware", root + "/hil/device", root + "/tests/firmware", ""]
+sys.path[:] = [folder, root + "/firmware", root + "/hil/device", root + "/boards", root + "/tests/firmware", ""]
 
 module = __import__(filename[:-3])
 for name in names:

@@ -1,0 +1,226 @@
+"""The whole monitor on the virtual board: chip models on the emulated SPI bus, commands
+and telemetry through a socket, trip record and configuration in files."""
+import os
+
+from fixtures import Rig, example, texts
+from fwtest import req
+
+from tgfw.codes import ARMED, DISARMED, TRIPPED
+
+
+def armed_rig(doc=None):
+    rig = Rig(doc or example())
+    rig.cycles(25)
+    assert rig.command("ARM") == "OK ARM"
+    rig.cycles(1)
+    assert rig.state() == ARMED and rig.interlock() == 1
+    return rig
+
+
+@req("SR-GRD-01", "SR-GRD-02")
+def test_boots_disarmed_with_the_interlock_low_and_arms_on_command():
+    rig = Rig(example())
+    assert rig.interlock() == 0
+    rig.cycles(25)
+    assert rig.state() == DISARMED and rig.interlock() == 0
+    assert texts(rig.out, 2)[0].startswith("fw=")  # the BOOT event
+    assert rig.command("ARM") == "OK ARM"
+    assert rig.interlock() == 1  # asserted at the end of the next complete cycle
+    rig.close()
+
+
+@req("SR-GRD-03")
+def test_a_trip_opens_the_interlock_in_the_cycle_it_is_read_and_is_persisted():
+    rig = armed_rig()
+    rig.set("foramen", 45.5)
+    # the chip converts every 100 ms: the cycle that reads the new value trips
+    for _ in range(3):
+        rig.cycles(1)
+        if rig.state() == TRIPPED:
+            break
+    assert rig.state() == TRIPPED and rig.interlock() == 0
+    assert "foramen:high" in texts(rig.out, 2)[-1]
+    assert os.stat(rig.trip_path)[6] > 0
+    rig.close()
+
+
+@req("SR-GRD-07")
+def test_a_reboot_comes_back_tripped():
+    rig = armed_rig()
+    rig.set("foramen", 46.0)
+    rig.cycles(3)
+    assert rig.state() == TRIPPED
+    rig.close()
+    again = Rig(example(), folder=rig.folder, models=rig.models)  # same chips, same flash
+    assert again.state() == TRIPPED and again.interlock() == 0
+    again.cycles(5)
+    assert again.state() == TRIPPED and again.interlock() == 0
+    assert again.command("ARM").startswith("ERR ARM tripped")
+    again.close()
+
+
+@req("SR-GRD-04")
+def test_reset_refused_while_hot_then_accepted_with_a_reason():
+    rig = armed_rig()
+    rig.set("foramen", 46.0)
+    rig.cycles(3)
+    assert rig.command("RESET", "cooled").startswith("ERR RESET still active: foramen:high")
+    rig.set("foramen", 38.0)
+    rig.cycles(3)
+    assert rig.command("RESET", "cooled with saline") == "OK RESET"
+    assert rig.state() == DISARMED and rig.interlock() == 0
+    assert not _exists(rig.trip_path)
+    rig.close()
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+@req("SR-GRD-05")
+def test_arm_refused_with_reasons_when_a_chip_is_faulted():
+    rig = Rig(example())
+    rig.models["tip"].set_fault("open")
+    rig.cycles(25)
+    assert rig.command("ARM") == "ERR ARM tip:open"
+    assert rig.state() == DISARMED and rig.interlock() == 0
+    rig.close()
+
+
+@req("SR-GRD-06")
+def test_host_silence_while_armed_trips():
+    rig = armed_rig()
+    rig.cycles(49)  # 4.9 s after the ARM command: within host_timeout_s
+    assert rig.state() == ARMED
+    rig.cycles(2)
+    assert rig.state() == TRIPPED and rig.interlock() == 0
+    assert rig.monitor.guard.first_words(rig.monitor.names) == "host_timeout"
+    rig.close()
+
+
+@req("SR-GRD-06")
+def test_heartbeats_keep_an_armed_board_armed():
+    rig = armed_rig()
+    for _ in range(10):
+        rig.cycles(9)
+        rig.command("HB")
+    assert rig.state() == ARMED
+    rig.close()
+
+
+@req("SR-GRD-06")
+def test_readback_mismatch_trips_first():
+    rig = armed_rig()
+    rig.follow_readback = False
+    rig.machine.set_input(14, 0)  # the relay drops out although the firmware holds it
+    rig.cycles(1)
+    assert rig.state() == TRIPPED and rig.interlock() == 0
+    assert rig.monitor.guard.first_words(rig.monitor.names) == "readback"
+    rig.close()
+
+
+@req("SR-GRD-06")
+def test_sustained_overruns_trip():
+    import time
+
+    rig = armed_rig()
+    m = rig.monitor
+    for _ in range(3):
+        time.advance_us(250000)  # the cycle's work took two and a half periods
+        rig.cycles(1)
+        rig.command("HB")
+    assert rig.state() == TRIPPED
+    assert "overrun" in m.guard.causes(m.names)
+    rig.close()
+
+
+@req("SR-GRD-10")
+def test_exception_in_the_cycle_trips_and_starves_the_watchdog():
+    rig = armed_rig()
+    m = rig.monitor
+    fed = rig.machine.wdt_state()[1]
+
+    def broken():
+        raise RuntimeError("driver bug")
+
+    m.drivers[1].read = broken
+    rig.cycles(1)
+    assert rig.state() == TRIPPED and rig.interlock() == 0
+    assert m.guard.first_words(m.names) == "exception"
+    assert rig.machine.wdt_state()[1] == fed  # not fed after the failed cycle
+    rig.close()
+
+
+@req("SR-GRD-10")
+def test_watchdog_reset_comes_back_tripped():
+    rig = Rig(example())
+    rig.machine.set_reset_cause(rig.machine.WDT_RESET)
+    again = Rig(example(), folder=rig.folder, models=rig.models)
+    assert again.state() == TRIPPED and again.interlock() == 0
+    assert again.monitor.guard.first_words(again.monitor.names) == "watchdog"
+    rig.machine.set_reset_cause(rig.machine.PWRON_RESET)
+    rig.close()
+    again.close()
+
+
+@req("SR-GRD-11")
+def test_keyboard_interrupt_leaves_the_interlock_open():
+    rig = armed_rig()
+    m = rig.monitor
+    calls = [0]
+
+    def interrupted():
+        calls[0] += 1
+        if calls[0] > 3:
+            raise KeyboardInterrupt
+        return 0
+
+    real = m.drivers[0].read
+    m.drivers[0].read = lambda: real() if calls[0] >= 0 and interrupted() == 0 else 0
+    try:
+        m.run()
+    except KeyboardInterrupt:
+        pass
+    assert rig.interlock() == 0
+    rig.close()
+
+
+@req("SR-CFG-06")
+def test_invalid_configuration_stays_disarmed_and_says_why():
+    doc = example()
+    doc["channels"][1]["high_c"] = 55.0
+    rig = Rig(doc)
+    rig.cycles(5)
+    assert rig.state() == DISARMED and rig.interlock() == 0
+    info = rig.command("INFO")
+    assert "config=none" in info and "protective ceiling" in info
+    assert rig.command("ARM").startswith("ERR ARM no valid configuration")
+    rig.close()
+
+
+@req("SR-CFG-05")
+def test_set_tightens_while_armed_and_refuses_to_loosen():
+    rig = armed_rig()
+    assert rig.command("SET", "foramen.high_c=44.5") == "OK SET foramen.high_c=44.5"
+    assert rig.command("SET", "foramen.high_c=46").startswith("ERR SET while ARMED only tightening")
+    assert rig.command("SET", "foramen.high_c=60").startswith("ERR SET channels[1] (foramen).high_c")
+    assert rig.command("GET", "foramen.high_c") == "OK GET foramen.high_c=44.500"
+    rig.set("foramen", 44.5)
+    rig.cycles(3)
+    assert rig.state() == TRIPPED  # the tighter limit is in force
+    rig.close()
+
+
+@req("SR-LNK-03")
+def test_malformed_command_is_refused_and_changes_nothing():
+    rig = Rig(example())
+    rig.cycles(25)
+    rig.host.write(b"ARM*00000000\n")
+    rig.cycles(1)
+    assert texts(rig.out, 3)[-1].startswith("ERR ARM bad checksum")
+    assert rig.state() == DISARMED and rig.interlock() == 0
+    rig.close()
