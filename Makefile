@@ -21,9 +21,9 @@ test: setup
 	$(BIN)/pytest -q
 
 lint: setup
-	$(BIN)/ruff check host hil tests bench firmware boards
+	$(BIN)/ruff check host hil tests bench firmware boards tools
 	$(BIN)/python tools/mpy_compile.py
-	$(BIN)/mypy --config-file tools/mypy-firmware.ini firmware boards
+	$(BIN)/python tools/typecheck.py
 
 bench: setup
 	$(BIN)/python bench/run.py

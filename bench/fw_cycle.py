@@ -74,7 +74,6 @@ class NullStream:
 
 def bench_cycle(n, cycles=2000):
     import virtual as board
-
     from tgfw.app import Monitor
 
     machine.clear_registry()
@@ -145,7 +144,7 @@ def bench_adafruit(reads=2000):
     value = sensor.temperature_NIST
     t0 = utime.ticks_us()
     for _ in range(reads):
-        sensor.temperature_NIST
+        _ = sensor.temperature_NIST
     t1 = utime.ticks_us()
     return {"us_per_read": utime.ticks_diff(t1, t0) / reads, "celsius": value}
 

@@ -16,14 +16,15 @@ Steps 1 to 6 allocate nothing in steady state (tests/firmware/test_allocation.py
 import sys
 from array import array
 
+import micropython
+
 from tgfw import VERSION, codes, config, persist
 from tgfw.channels import Channels, elapsed_ms
 from tgfw.chips import MAX6675, MAX31855, MAX31856
-from tgfw.codes import ARMED, DISARMED, TRIPPED
+from tgfw.codes import ARMED, DISARMED
 from tgfw.guard import Guard
 from tgfw.link import (
     CMD_BAD,
-    CMD_HB,
     CMD_LINE,
     CMD_NONE,
     EV_ARM,
@@ -47,17 +48,12 @@ REPLY_CHUNK = 180  # characters of configuration per GET reply frame
 
 
 def make_driver(bus, board, ch):
+    """The driver of a channel's chip, on its chip select (modules load only when used)."""
     chip = ch["chip"]
-    cs = board.cs(ch["cs"])
-    if chip == MAX31855:
-        from tgfw.drivers.max31855 import Driver
-    elif chip == MAX31856:
-        from tgfw.drivers.max31856 import Driver
-    elif chip == MAX6675:
-        from tgfw.drivers.max6675 import Driver
-    else:
+    if chip not in (MAX31855, MAX31856, MAX6675):
         raise ValueError("unknown chip " + chip)
-    return Driver(bus, cs, ch["tc_type"], ch.get("averaging", 1), ch.get("filter_hz", 60))
+    module = __import__("tgfw.drivers." + chip, None, None, ["Driver"])
+    return module.Driver(bus, board.cs(ch["cs"]), ch["tc_type"], ch.get("averaging", 1), ch.get("filter_hz", 60))
 
 
 class Monitor:
@@ -99,6 +95,7 @@ class Monitor:
             self.settings = None
             self.names = []
             self.drivers = []
+            self.config_fault = array("i")
             self.channels = None
             n = 0
             chash = 0
@@ -108,9 +105,10 @@ class Monitor:
             self.names = self.settings.names
             bus = Bus(self.board.spi())
             self.drivers = [make_driver(bus, self.board, ch) for ch in cfg["channels"]]
-            for d in self.drivers:
-                d.configure()
             n = self.settings.n
+            # A chip that fails its configuration gives that fault instead of readings
+            # until a later attempt (once a second, after the cycle) succeeds.
+            self.config_fault = array("i", [d.configure() for d in self.drivers])
         old = self.guard
         self.guard = Guard(n, old.interlock)
         self.guard.state = old.state
@@ -139,6 +137,7 @@ class Monitor:
         finally:
             self.guard.open_interlock()
 
+    @micropython.native
     def cycle(self):
         dt = self.sampler.wait()
         healthy = True
@@ -153,6 +152,7 @@ class Monitor:
         if healthy and self.wdt is not None:
             self.wdt.feed()
 
+    @micropython.native
     def step(self, now, dt):
         guard = self.guard
         rb_bad = self.readback is not None and self.readback.value() != guard.commanded
@@ -163,10 +163,11 @@ class Monitor:
             g = codes.G_CONFIG
         else:
             drivers = self.drivers
+            bad = self.config_fault
             for i in range(s.n):
                 d = drivers[i]
-                code = d.read()
-                ch.update(i, code, d.tc, d.cj, d.repeats, now, dt)
+                code = bad[i] or d.read()
+                ch.update(i, code, d.tc if code == 0 else None, d.cj, d.repeats, now, dt)
             if self.sampler.streak >= s.max_overruns:
                 g |= codes.G_OVERRUN
             if guard.state == ARMED and s.host_timeout_ms and elapsed_ms(now, self.last_hb) > s.host_timeout_ms:
@@ -177,6 +178,7 @@ class Monitor:
         self.commands(now)
         self.send_telemetry(now)
 
+    @micropython.native
     def send_telemetry(self, now):
         ch = self.channels
         guard = self.guard
@@ -202,14 +204,20 @@ class Monitor:
         )
         self.sender.send(frame)
 
+    @micropython.native
     def _next_seq(self):
         seq = self.seq
         self.seq = next_seq(seq)
         return seq
 
+    @micropython.native
     def after(self):
         """Work done only when something happened: persist a trip, send events."""
         guard = self.guard
+        bad = self.config_fault
+        for i in range(len(bad)):
+            if bad[i] and self.sampler.t_us < self.sampler.period:  # about once a second
+                bad[i] = self.drivers[i].configure()
         if guard.tripped_now:
             guard.tripped_now = False
             try:
@@ -232,6 +240,7 @@ class Monitor:
 
     # Commands from the host
 
+    @micropython.native
     def commands(self, now):
         reader = self.reader
         while True:

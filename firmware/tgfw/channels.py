@@ -12,7 +12,20 @@ No allocation: everything lives in preallocated arrays.
 
 from array import array
 
-from tgfw.codes import C_DOSE, C_FAULT, C_HIGH, C_LOW, C_RATE, F_ABSENT, F_IMPLAUSIBLE, F_NONE, F_STALE, F_STUCK
+import micropython
+
+from tgfw.codes import (
+    C_DOSE,
+    C_FAULT,
+    C_HIGH,
+    C_LOW,
+    C_RATE,
+    F_ABSENT,
+    F_IMPLAUSIBLE,
+    F_NONE,
+    F_STALE,
+    F_STUCK,
+)
 from tgfw.dose import Dose
 from tgfw.rate import RateWindow
 
@@ -41,6 +54,7 @@ class Channels:
         self.rates = RateWindow(n, settings.window)
         self.dose = Dose(n)
 
+    @micropython.native
     def update(self, i, code, tc, cj, repeats, now_ms, dt_us):
         """Take channel i's read result (driver fault code, Q10 temperature and cold
         junction, count of identical frames) at now_ms, dt_us after the last cycle."""
@@ -103,6 +117,7 @@ class Channels:
         self.active[i] = active
         self.warn[i] = warn
 
+    @micropython.native
     def any_active(self):
         for i in range(self.n):
             if self.active[i]:

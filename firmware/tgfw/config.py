@@ -253,11 +253,13 @@ def validate(doc):
         name, cs = ch.get("name"), ch.get("cs")
         if name is not None:
             if name in names:
-                problems.append(("channels[%d].name" % i, '"%s" is also the name of channels[%d]' % (name, names[name])))
+                why = '"%s" is also the name of channels[%d]' % (name, names[name])
+                problems.append(("channels[%d].name" % i, why))
             names[name] = i
         if cs is not None:
             if cs in pins:
-                problems.append(("channels[%d].cs" % i, "pin %d is also the chip select of channels[%d]" % (cs, pins[cs])))
+                why = "pin %d is also the chip select of channels[%d]" % (cs, pins[cs])
+                problems.append(("channels[%d].cs" % i, why))
             pins[cs] = i
         channels.append(ch)
     if problems:

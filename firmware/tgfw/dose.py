@@ -15,6 +15,8 @@ The host recomputes the dose from the log in floating point and agrees within 0.
 
 from array import array
 
+import micropython
+
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -54,6 +56,7 @@ class Dose:
         self.fr[i] = 0
         self.rem_us[i] = 0
 
+    @micropython.native
     def add(self, i, temp_q10, dt_us):
         """Add the dose of dt_us microseconds at temp_q10 to channel i."""
         us = self.rem_us[i] + dt_us
@@ -76,6 +79,7 @@ class Dose:
         self._add(i, (c >> 15) * m, n + 1)
         self._add(i, (c & 0x7FFF) * m, n - 14)
 
+    @micropython.native
     def _add(self, i, x, s):
         """Add x * 2**s units of 2**-30 CEM43 to channel i (0 <= x < 2**30)."""
         if s >= LO_BITS:
@@ -102,6 +106,7 @@ class Dose:
             lo &= LO_MASK
         self.lo[i] = lo
 
+    @micropython.native
     def _add_hi(self, i, add):
         """Saturating add, compared before adding so no sum passes 2**30."""
         hi = self.hi[i]

@@ -9,6 +9,8 @@ holds until an operator resets it with a reason once no condition is active.
 
 from array import array
 
+import micropython
+
 from tgfw import codes
 from tgfw.codes import ARMED, BOOT, C_DOSE, C_FAULT, C_HIGH, C_LOW, C_RATE, DISARMED, GLOBAL, TRIPPED
 
@@ -63,10 +65,12 @@ class Guard:
         """Leave BOOT once the configuration and the hardware are up."""
         return self._go(EV_READY)
 
+    @micropython.native
     def open_interlock(self):
         self.interlock.value(0)
         self.commanded = 0
 
+    @micropython.native
     def evaluate(self, ch, global_active):
         """End of a cycle's checks: trip on any condition while armed, latch later causes
         while tripped, then command the interlock. `ch` is a channels.Channels."""
@@ -86,6 +90,7 @@ class Guard:
         self.open_interlock()
         self._latch(None, global_cause)
 
+    @micropython.native
     def _latch(self, ch, global_active):
         if self.state != TRIPPED:
             self.open_interlock()  # first, before anything is recorded or sent

@@ -49,6 +49,7 @@ SEQ_MAX = const(0x3FFFFFFF)  # seq counts modulo 2**30: always a small int
 _N_OFF = const(36)  # offset of n_channels in a telemetry payload
 
 
+@micropython.native
 def next_seq(seq):
     """The sequence number after seq (wraps to 0 after 2**30 - 1, never reaching 2**30)."""
     return 0 if seq >= SEQ_MAX else seq + 1
@@ -146,6 +147,7 @@ def _pack_channels(payload, cols):
         p[b + 18] = dose_lo[a + 1]
 
 
+@micropython.native
 def _check_columns(cols, n):
     # Viper reads the columns unchecked: each must be an array('i') of n_channels items.
     for a in cols:
@@ -176,6 +178,7 @@ class Telemetry:
         else:
             p[16:20] = config_hash  # 4 bytes, as written by crc.crc32_into
 
+    @micropython.native
     def encode(self, seq, t_s, t_us, state, flags, global_causes, first_channel, first_cause,
                first_fault, max_late_us, overruns, dropped,
                temp, cj, fault, warn, trip, rate, dose_hi, dose_lo):
@@ -253,11 +256,13 @@ class Sender:
         self.dropped = 0
         self._writable()  # the first ipoll allocates its result tuple: not in the cycle
 
+    @micropython.native
     def _writable(self):
         for _, ev in self._poll.ipoll(0):
             return ev & select.POLLOUT
         return 0
 
+    @micropython.native
     def send(self, frame):
         if self._writable():
             try:
@@ -358,6 +363,7 @@ class CommandReader:
         self._clear()
         self._readable()  # the first ipoll allocates its result tuple: not in the cycle
 
+    @micropython.native
     def _clear(self):
         self._n = 0
         self._star = -1
@@ -365,11 +371,13 @@ class CommandReader:
         self._kind = None
         self._msg = None
 
+    @micropython.native
     def _readable(self):
         for _, ev in self._poll.ipoll(0):
             return ev & select.POLLIN
         return 0
 
+    @micropython.native
     def poll(self):
         one = self._one
         while self._budget > 0 and self._readable():
@@ -386,11 +394,13 @@ class CommandReader:
         self._budget = self._max  # CMD_NONE ends this cycle's reading
         return CMD_NONE
 
+    @micropython.native
     def _fail(self, kind, msg):
         if self._kind is None:  # the first problem of a line is the one reported
             self._kind = kind
             self._msg = msg
 
+    @micropython.native
     def _take(self, b):
         if b == 10:
             r = self._end()
@@ -414,6 +424,7 @@ class CommandReader:
             self._n += 1
         return CMD_NONE
 
+    @micropython.native
     def _bad(self, kind, msg):
         self.error_kind = kind
         self.error = msg
@@ -421,6 +432,7 @@ class CommandReader:
             self.bad_lines += 1
         return CMD_BAD
 
+    @micropython.native
     def _end(self):
         self.verb = ""
         self.args = ""

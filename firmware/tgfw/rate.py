@@ -9,6 +9,8 @@ update O(1) and allocation-free.
 
 from array import array
 
+import micropython
+
 
 class RateWindow:
     def __init__(self, n_channels, window):
@@ -20,6 +22,7 @@ class RateWindow:
         self.sum_new = array("i", [0] * n_channels)
         self.sum_old = array("i", [0] * n_channels)
 
+    @micropython.native
     def clear(self, i):
         """Forget channel i's history: after a fault the window refills from fresh data."""
         self.count[i] = 0
@@ -27,6 +30,7 @@ class RateWindow:
         self.sum_new[i] = 0
         self.sum_old[i] = 0
 
+    @micropython.native
     def push(self, i, value):
         """Add a reading; return True once the window is full and the rise is known."""
         base = i * self.n
@@ -51,10 +55,12 @@ class RateWindow:
             self.count[i] = count
         return count == self.n
 
+    @micropython.native
     def rise(self, i):
         """sum_new - sum_old of a full window (compare with Settings.rate_sum)."""
         return self.sum_new[i] - self.sum_old[i]
 
+    @micropython.native
     def rate_q10(self, i, sample_hz):
         """The rise in Q10 C/s, for display; divided in steps to stay in small ints."""
         return (self.rise(i) // self.half) * sample_hz // self.half

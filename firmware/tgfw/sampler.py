@@ -8,6 +8,8 @@ is an overrun: the missed deadlines are skipped, keeping the phase of the grid.
 
 from time import sleep_us, ticks_add, ticks_diff, ticks_us
 
+import micropython
+
 MS_MASK = 0x3FFFFFFF
 
 
@@ -26,6 +28,7 @@ class Sampler:
         self.ms = (now // 1000) & MS_MASK  # millisecond clock modulo 2**30
         self._ms_rem = self.t_us % 1000
 
+    @micropython.native
     def wait(self):
         """Sleep until the next deadline; return microseconds since the previous cycle."""
         self.deadline = ticks_add(self.deadline, self.period)
@@ -50,6 +53,7 @@ class Sampler:
         self._advance(dt)
         return dt
 
+    @micropython.native
     def _advance(self, dt):
         us = self.t_us + dt
         while us >= 1000000:  # at most a few turns: dt is about one period

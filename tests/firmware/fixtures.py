@@ -146,7 +146,6 @@ class Rig:
 
         import machine
         import virtual as board
-
         from tgfw.app import Monitor
 
         self.machine = machine
@@ -179,6 +178,8 @@ class Rig:
         models = {}
         for ch in doc.get("channels", []):
             m = kinds[ch["chip"]](ch.get("tc_type", "K"))
+            if hasattr(m, "dither"):
+                m.dither = True  # a real chip's last bit flickers; the frozen check relies on it
             m.set_temperature(37.0, 25.0)
             self.machine.attach_chip(ch["cs"], m)
             models[ch["name"]] = m

@@ -1,9 +1,18 @@
 """Per-channel checks: limits, warnings, rate, dose, stale, frozen, implausible jumps."""
 from fixtures import FORAMEN, TIP, Feed, example, settings
 from fwtest import req
-
 from tgfw.codes import (
-    C_DOSE, C_FAULT, C_HIGH, C_LOW, C_RATE, F_ABSENT, F_IMPLAUSIBLE, F_NONE, F_OPEN, F_STALE, F_STUCK,
+    C_DOSE,
+    C_FAULT,
+    C_HIGH,
+    C_LOW,
+    C_RATE,
+    F_ABSENT,
+    F_IMPLAUSIBLE,
+    F_NONE,
+    F_OPEN,
+    F_STALE,
+    F_STUCK,
 )
 
 OK = F_NONE

@@ -1,5 +1,4 @@
 from fwtest import req
-
 from tgfw import chips
 
 

@@ -3,7 +3,6 @@ tests/host/test_config_host.py)."""
 import json
 
 from fwtest import raises, req
-
 from tgfw import config
 
 EXAMPLE = {

@@ -1,9 +1,8 @@
 """The guard's state machine: interlock, latching, arm and reset refusals, trip record."""
-from fixtures import FORAMEN, TIP, Feed, Pin
+from fixtures import TIP, Feed, Pin
 from fwtest import req
-
 from tgfw import codes
-from tgfw.codes import ARMED, BOOT, C_FAULT, C_HIGH, DISARMED, F_NONE, F_OPEN, TRIPPED
+from tgfw.codes import ARMED, BOOT, C_FAULT, DISARMED, F_NONE, F_OPEN, TRIPPED
 from tgfw.guard import Guard
 
 OK = F_NONE

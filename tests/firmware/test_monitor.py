@@ -4,7 +4,6 @@ import os
 
 from fixtures import Rig, example, texts
 from fwtest import req
-
 from tgfw.codes import ARMED, DISARMED, TRIPPED
 
 
@@ -25,6 +24,8 @@ def test_boots_disarmed_with_the_interlock_low_and_arms_on_command():
     assert rig.state() == DISARMED and rig.interlock() == 0
     assert texts(rig.out, 2)[0].startswith("fw=")  # the BOOT event
     assert rig.command("ARM") == "OK ARM"
+    assert rig.interlock() == 0  # the cycle that took the command had already ended
+    rig.cycles(1)
     assert rig.interlock() == 1  # asserted at the end of the next complete cycle
     rig.close()
 
@@ -67,6 +68,9 @@ def test_reset_refused_while_hot_then_accepted_with_a_reason():
     assert rig.command("RESET", "cooled").startswith("ERR RESET still active: foramen:high")
     rig.set("foramen", 38.0)
     rig.cycles(3)
+    # the 2 s rate window still holds the rise
+    assert rig.command("RESET", "cooled") == "ERR RESET still active: foramen:rate"
+    rig.cycles(20)
     assert rig.command("RESET", "cooled with saline") == "OK RESET"
     assert rig.state() == DISARMED and rig.interlock() == 0
     assert not _exists(rig.trip_path)
@@ -129,11 +133,14 @@ def test_sustained_overruns_trip():
 
     rig = armed_rig()
     m = rig.monitor
-    for _ in range(3):
+    for _ in range(2):
         time.advance_us(250000)  # the cycle's work took two and a half periods
         rig.cycles(1)
-        rig.command("HB")
-    assert rig.state() == TRIPPED
+    assert rig.state() == ARMED  # two overruns in a row: counted, tolerated
+    assert m.sampler.overruns == 2
+    time.advance_us(250000)
+    rig.cycles(1)
+    assert rig.state() == TRIPPED  # the third in a row (max_overruns) trips
     assert "overrun" in m.guard.causes(m.names)
     rig.close()
 
@@ -171,20 +178,21 @@ def test_watchdog_reset_comes_back_tripped():
 def test_keyboard_interrupt_leaves_the_interlock_open():
     rig = armed_rig()
     m = rig.monitor
+    real = m.drivers[0].read
     calls = [0]
 
-    def interrupted():
+    def read_then_interrupt():  # Ctrl-C arrives in the fourth cycle's chip read
         calls[0] += 1
         if calls[0] > 3:
             raise KeyboardInterrupt
-        return 0
+        return real()
 
-    real = m.drivers[0].read
-    m.drivers[0].read = lambda: real() if calls[0] >= 0 and interrupted() == 0 else 0
+    m.drivers[0].read = read_then_interrupt
     try:
         m.run()
     except KeyboardInterrupt:
         pass
+    assert calls[0] == 4
     assert rig.interlock() == 0
     rig.close()
 
@@ -221,6 +229,24 @@ def test_malformed_command_is_refused_and_changes_nothing():
     rig.cycles(25)
     rig.host.write(b"ARM*00000000\n")
     rig.cycles(1)
-    assert texts(rig.out, 3)[-1].startswith("ERR ARM bad checksum")
+    assert texts(rig.out, 3)[-1].startswith("ERR ? bad checksum")
     assert rig.state() == DISARMED and rig.interlock() == 0
+    rig.close()
+
+
+@req("SR-DRV-09")
+def test_a_chip_that_fails_configuration_is_a_faulted_channel_until_it_configures():
+    first = Rig(example())
+    first.close()
+    first.models["tip"].set_fault("ones")  # MISO stuck high while the board boots
+    rig = Rig(example(), models=first.models)
+    assert rig.monitor.config_fault[0] != 0
+    rig.cycles(5)
+    assert rig.monitor.channels.fault[0] != 0
+    assert rig.command("ARM").startswith("ERR ARM tip:")
+    rig.models["tip"].set_fault(None)
+    rig.cycles(25)  # the next attempt, at most a second later, configures it
+    assert rig.monitor.config_fault[0] == 0
+    assert rig.monitor.channels.fault[0] == 0
+    assert rig.command("ARM") == "OK ARM"
     rig.close()

@@ -3,7 +3,6 @@ device time that never wraps."""
 import time
 
 from fwtest import req
-
 from tgfw.sampler import Sampler
 
 

@@ -5,7 +5,6 @@ import copy
 import json
 
 import pytest
-
 from tgfw import config
 
 CASES = {
