@@ -1,8 +1,9 @@
 """The virtual board: the MicroPython Unix port with the emulated machine module of
 hil/device (chip models on an emulated SPI bus). Copied to the board folder as /board.py.
 
-Same pin plan as the Pico: SPI 0, interlock 15 with readback 14, LED 25; chip selects
-are the configuration's numbers.
+Same pin plan as the Pico: SPI 0, interlock 15 with readback 14 (a virtual relay whose
+contact follows the interlock; `machine.unwire(15)` and `machine.set_input(14, level)`
+make it stick), LED 25; chip selects are the configuration's numbers.
 """
 import machine
 from machine import Pin
@@ -20,7 +21,10 @@ def interlock():
 
 
 def readback():
-    return Pin(READBACK, Pin.IN)
+    # The virtual relay: its contact, sensed on READBACK, follows the interlock output.
+    pin = Pin(READBACK, Pin.IN)
+    machine.wire(INTERLOCK, READBACK)
+    return pin
 
 
 def led():

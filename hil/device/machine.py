@@ -28,6 +28,7 @@ _outs = {}  # pin id -> value the pin drives as an output (remembered while an i
 _exts = {}  # pin id -> level applied from outside, None while nothing drives it
 _chips = {}  # chip-select pin id -> model
 _models = []  # attached models, in attach order
+_wires = {}  # output pin id -> input pin id that follows it (a relay and its contact)
 _reset_cause = PWRON_RESET
 _wdt = [None, None]  # [timeout ms, ticks_ms of the last feed] once a WDT is started
 
@@ -46,6 +47,18 @@ def set_input(pin_id, level):
     _ensure(pin_id)
     _exts[pin_id] = level
     _update(pin_id)
+
+
+def wire(out_id, in_id):
+    """Make input in_id follow output out_id, as a relay contact follows its coil."""
+    _ensure(out_id)
+    _wires[out_id] = in_id
+    set_input(in_id, _levels[out_id])
+
+
+def unwire(out_id):
+    """Cut the wire: the input keeps what it has until set_input changes it."""
+    _wires.pop(out_id, None)
 
 
 def attach_chip(cs_pin_id, model):
@@ -68,7 +81,7 @@ def detach_chip(cs_pin_id):
 def clear_registry():
     """Forget every pin, chip and watchdog (a fresh board, for tests)."""
     global _reset_cause
-    for d in (_levels, _modes, _pulls, _outs, _exts, _chips):
+    for d in (_levels, _modes, _pulls, _outs, _exts, _chips, _wires):
         d.clear()
     del _models[:]
     _reset_cause = PWRON_RESET
@@ -115,6 +128,10 @@ def _update(pin_id):
     if old == level:
         return
     _levels[pin_id] = level
+    follower = _wires.get(pin_id)
+    if follower is not None:
+        _exts[follower] = level
+        _update(follower)
     model = _chips.get(pin_id)
     if model is not None:
         if level == 0:

@@ -141,7 +141,7 @@ class Rig:
     """The virtual board with a monitor: chip models on the emulated bus, the host's end
     of the serial link as a socket, files in a temporary folder."""
 
-    def __init__(self, doc=None, folder=None, follow_readback=True, models=None):
+    def __init__(self, doc=None, folder=None, models=None):
         import json
 
         import machine
@@ -165,7 +165,6 @@ class Rig:
         self.models = models if models is not None else self._models(doc or {})
         self.host, self.device = socket_pair()
         self.host.setblocking(False)
-        self.follow_readback = follow_readback
         self.out = bytearray()
         self.monitor = Monitor(board, self.config_path, self.trip_path, self.device, self.device)
 
@@ -191,8 +190,6 @@ class Rig:
     def cycles(self, n=1):
         for _ in range(n):
             self.monitor.cycle()
-            if self.follow_readback:  # the relay follows its coil
-                self.machine.set_input(14, self.machine.pin_level(15))
         self.drain()
 
     def drain(self):

@@ -119,7 +119,7 @@ def test_heartbeats_keep_an_armed_board_armed():
 @req("SR-GRD-06")
 def test_readback_mismatch_trips_first():
     rig = armed_rig()
-    rig.follow_readback = False
+    rig.machine.unwire(15)
     rig.machine.set_input(14, 0)  # the relay drops out although the firmware holds it
     rig.cycles(1)
     assert rig.state() == TRIPPED and rig.interlock() == 0
