@@ -16,6 +16,25 @@ import struct
 import micropython
 from micropython import const
 
+from tgfw.commands import (  # noqa: F401 - re-exported: the reader's vocabulary
+    E_BAD_ARGUMENT,
+    E_CHECKSUM,
+    E_CONTROL,
+    E_MISSING_ARGUMENT,
+    E_NO_CHECKSUM,
+    E_NOT_ASCII,
+    E_TOO_LONG,
+    E_UNEXPECTED_ARGUMENT,
+    E_UNKNOWN_VERB,
+    M_CHECKSUM,
+    M_CHECKSUM_FORM,
+    M_CONTROL,
+    M_NO_CHECKSUM,
+    M_NOT_ASCII,
+    M_TOO_LONG,
+    VERBS,
+    check_args,
+)
 from tgfw.crc import crc32_hex_into, crc32_into
 
 VERSION = const(1)
@@ -287,51 +306,8 @@ CMD_HB = const(1)
 CMD_LINE = const(2)
 CMD_BAD = const(3)
 
-VERBS = ("HB", "INFO", "ARM", "DISARM", "RESET", "TRIP", "GET", "SET")
-MAX_LINE = const(200)  # bytes before the line end, checksum included
 
-# Error kinds (also in tests/vectors/protocol.json) and their sentences.
-E_CHECKSUM = "checksum"
-E_NO_CHECKSUM = "no_checksum"
-E_TOO_LONG = "too_long"
-E_NOT_ASCII = "not_ascii"
-E_CONTROL = "control"
-E_UNKNOWN_VERB = "unknown_verb"
-E_MISSING_ARGUMENT = "missing_argument"
-E_UNEXPECTED_ARGUMENT = "unexpected_argument"
-E_BAD_ARGUMENT = "bad_argument"
-
-_M_CHECKSUM = "bad checksum: the CRC-32 after * does not match the line"
-_M_CHECKSUM_FORM = "bad checksum: * must be followed by 8 lowercase hex digits"
-_M_NO_CHECKSUM = "no checksum: a command ends with *CCCCCCCC, the CRC-32 of the text before *"
-_M_TOO_LONG = "line too long: a command is at most 200 bytes"
-_M_NOT_ASCII = "not ASCII: a command is printable ASCII"
-_M_CONTROL = "control byte in line: a command is printable ASCII ending in \\n or \\r\\n"
-_M_UNKNOWN_VERB = "unknown verb: expected one of HB INFO ARM DISARM RESET TRIP GET SET"
-
-
-def check_args(verb, args):
-    """(kind, sentence) of what is wrong with a command's verb and arguments, or None."""
-    if verb not in VERBS:
-        return E_UNKNOWN_VERB, _M_UNKNOWN_VERB
-    words = args.split()
-    if verb in ("HB", "INFO", "ARM", "DISARM"):
-        if words:
-            return E_UNEXPECTED_ARGUMENT, "unexpected argument: " + verb + " takes none"
-    elif verb == "RESET":
-        if not words:
-            return E_MISSING_ARGUMENT, "missing argument: RESET needs a reason"
-    elif verb == "GET":
-        if len(words) > 1:
-            return E_BAD_ARGUMENT, "bad argument: GET takes at most one key"
-    elif verb == "SET":
-        if not words:
-            return E_MISSING_ARGUMENT, "missing argument: SET needs KEY=VALUE"
-        for w in words:
-            key, eq, value = w.partition("=")
-            if not (key and eq and value):
-                return E_BAD_ARGUMENT, "bad argument: SET takes KEY=VALUE pairs"
-    return None
+MAX_LINE = const(200)  # bytes before the line end, checksum included (tgfw.commands.MAX_LINE)
 
 
 class CommandReader:
@@ -408,15 +384,15 @@ class CommandReader:
             return r
         if self._cr:  # \r only directly before \n
             self._cr = False
-            self._fail(E_CONTROL, _M_CONTROL)
+            self._fail(E_CONTROL, M_CONTROL)
         if b == 13:
             self._cr = True
         elif b < 0x20 or b == 0x7F:
-            self._fail(E_CONTROL, _M_CONTROL)
+            self._fail(E_CONTROL, M_CONTROL)
         elif b > 0x7F:
-            self._fail(E_NOT_ASCII, _M_NOT_ASCII)
+            self._fail(E_NOT_ASCII, M_NOT_ASCII)
         elif self._n >= MAX_LINE:
-            self._fail(E_TOO_LONG, _M_TOO_LONG)
+            self._fail(E_TOO_LONG, M_TOO_LONG)
         elif self._kind is None:
             if b == 42:  # '*': the last one starts the checksum
                 self._star = self._n
@@ -445,18 +421,18 @@ class CommandReader:
         if n == 0:
             return CMD_NONE  # blank line: a terminal's Enter, nothing to answer
         if star < 0:
-            return self._bad(E_NO_CHECKSUM, _M_NO_CHECKSUM)
+            return self._bad(E_NO_CHECKSUM, M_NO_CHECKSUM)
         line = self._line
         if n - star != 9:
-            return self._bad(E_CHECKSUM, _M_CHECKSUM_FORM)
+            return self._bad(E_CHECKSUM, M_CHECKSUM_FORM)
         h = self._hex
         crc32_hex_into(line, star, h, 0)
         for i in range(8):
             c = line[star + 1 + i]
             if not (48 <= c <= 57 or 97 <= c <= 102):
-                return self._bad(E_CHECKSUM, _M_CHECKSUM_FORM)
+                return self._bad(E_CHECKSUM, M_CHECKSUM_FORM)
             if c != h[i]:
-                return self._bad(E_CHECKSUM, _M_CHECKSUM)
+                return self._bad(E_CHECKSUM, M_CHECKSUM)
         if star == 2 and line[0] == 72 and line[1] == 66:  # "HB": no allocation
             return CMD_HB
         # An authentic command: rare, may allocate.

@@ -14,6 +14,27 @@ import zlib
 from dataclasses import dataclass
 
 from tgfw import codes
+from tgfw.commands import (  # noqa: F401 - one definition with the board's reader
+    E_BAD_ARGUMENT,
+    E_CHECKSUM,
+    E_CONTROL,
+    E_MISSING_ARGUMENT,
+    E_NO_CHECKSUM,
+    E_NOT_ASCII,
+    E_TOO_LONG,
+    E_UNEXPECTED_ARGUMENT,
+    E_UNKNOWN_VERB,
+    M_CHECKSUM,
+    M_CHECKSUM_FORM,
+    M_CONTROL,
+    M_NO_CHECKSUM,
+    M_NOT_ASCII,
+    M_TOO_LONG,
+    M_UNKNOWN_VERB,
+    MAX_LINE,
+    VERBS,
+    check_args,
+)
 
 VERSION = 1
 KIND_TELEMETRY = 1
@@ -554,27 +575,6 @@ class Decoder:
 
 # Commands, host -> device: `VERB [ARGS]*CCCCCCCC\n`.
 
-VERBS = ("HB", "INFO", "ARM", "DISARM", "RESET", "TRIP", "GET", "SET")
-MAX_LINE = 200  # bytes before the line end, checksum included
-
-E_CHECKSUM = "checksum"
-E_NO_CHECKSUM = "no_checksum"
-E_TOO_LONG = "too_long"
-E_NOT_ASCII = "not_ascii"
-E_CONTROL = "control"
-E_UNKNOWN_VERB = "unknown_verb"
-E_MISSING_ARGUMENT = "missing_argument"
-E_UNEXPECTED_ARGUMENT = "unexpected_argument"
-E_BAD_ARGUMENT = "bad_argument"
-
-# The board's sentences, word for word (tests/vectors/protocol.json holds them too).
-M_CHECKSUM = "bad checksum: the CRC-32 after * does not match the line"
-M_CHECKSUM_FORM = "bad checksum: * must be followed by 8 lowercase hex digits"
-M_NO_CHECKSUM = "no checksum: a command ends with *CCCCCCCC, the CRC-32 of the text before *"
-M_TOO_LONG = f"line too long: a command is at most {MAX_LINE} bytes"
-M_NOT_ASCII = "not ASCII: a command is printable ASCII"
-M_CONTROL = "control byte in line: a command is printable ASCII ending in \\n or \\r\\n"
-M_UNKNOWN_VERB = "unknown verb: expected one of HB INFO ARM DISARM RESET TRIP GET SET"
 
 
 @dataclass(frozen=True)
@@ -587,30 +587,6 @@ class CommandError(ValueError):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
-
-
-def check_args(verb: str, args: str) -> tuple[str, str] | None:
-    """(kind, sentence) of what is wrong with a verb and its arguments, or None."""
-    if verb not in VERBS:
-        return E_UNKNOWN_VERB, M_UNKNOWN_VERB
-    words = args.split()
-    if verb in ("HB", "INFO", "ARM", "DISARM"):
-        if words:
-            return E_UNEXPECTED_ARGUMENT, f"unexpected argument: {verb} takes none"
-    elif verb == "RESET":
-        if not words:
-            return E_MISSING_ARGUMENT, "missing argument: RESET needs a reason"
-    elif verb == "GET":
-        if len(words) > 1:
-            return E_BAD_ARGUMENT, "bad argument: GET takes at most one key"
-    elif verb == "SET":
-        if not words:
-            return E_MISSING_ARGUMENT, "missing argument: SET needs KEY=VALUE"
-        for w in words:
-            key, eq, value = w.partition("=")
-            if not (key and eq and value):
-                return E_BAD_ARGUMENT, "bad argument: SET takes KEY=VALUE pairs"
-    return None
 
 
 def command_crc(text: str) -> str:

@@ -1,14 +1,13 @@
 import binascii
 import io
 import json
-import os
 import select
-import socket
 import struct
 import time
 from array import array
 
 import micropython
+from fixtures import socket_pair
 from fwtest import raises, req
 from tgfw import codes, link
 
@@ -69,23 +68,6 @@ class Stream(io.IOBase):
                 ready |= 4
             return ready
         return -1  # no other request: in particular no file descriptor (GET_FILENO)
-
-
-def socket_pair():
-    """Two connected AF_UNIX stream sockets (the Unix port has no socketpair())."""
-    path = "/tmp/tg-link-test-" + str(time.ticks_us() & 0xFFFFFF)
-    addr = struct.pack("<H", socket.AF_UNIX) + path.encode() + b"\0"
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        srv.bind(addr)
-        srv.listen(1)
-        a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        a.connect(addr)
-        b, _ = srv.accept()
-    finally:
-        srv.close()
-        os.remove(path)
-    return a, b
 
 
 def encode_vector(v):
