@@ -25,12 +25,12 @@ from tgfw.codes import (
     F_NONE,
     F_STALE,
     F_STUCK,
+    RATE_UNKNOWN,
 )
 from tgfw.dose import Dose
 from tgfw.rate import RateWindow
 
 MS_MASK = 0x3FFFFFFF  # millisecond clock modulo 2**30: a 32-bit port's tick period
-RATE_UNKNOWN = -0x7FFFFFFF
 
 
 def elapsed_ms(now, then):

@@ -68,6 +68,10 @@ GLOBAL_CAUSE_NAMES = (
 # Channel index that marks a global first cause.
 GLOBAL = 255
 
+# A rate of rise not known yet (window not full): the smallest small int of a 32-bit
+# port, sent on the wire as INT32_MIN like any missing value.
+RATE_UNKNOWN = -0x40000000
+
 
 def channel_cause_words(bits, fault):
     """Words for a channel's cause bits, the fault named by its fault code."""
