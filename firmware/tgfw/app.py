@@ -76,7 +76,11 @@ class Monitor:
             cfg = config.load(config_path)
         except config.ConfigError as e:
             self.config_error = str(e)
-        self._apply(cfg)
+        try:
+            self._apply(cfg)
+        except Exception as e:  # e.g. a chip select this board has no pin for
+            self.config_error = "the board cannot use the configuration: %s" % e
+            self._apply(None)
         self.sampler = Sampler(self.settings.period_us if self.settings else 100000)
         self.last_hb = self.sampler.ms
         self._restore_trip(board)
@@ -346,7 +350,14 @@ class Monitor:
             self._reply("ERR SET cannot store the configuration: %s" % e)
             return
         if state == DISARMED:
-            self._apply(new)
+            old = self.cfg
+            try:
+                self._apply(new)
+            except Exception as e:  # the board cannot wire it: keep what worked
+                self._apply(old)
+                persist.save(self.config_path, old)
+                self._reply("ERR SET the board cannot use it: %s" % e)
+                return
         else:
             self._tighten(new)
         self._reply("OK SET " + " ".join(assignments))

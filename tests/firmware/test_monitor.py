@@ -250,3 +250,26 @@ def test_a_chip_that_fails_configuration_is_a_faulted_channel_until_it_configure
     assert rig.monitor.channels.fault[0] == 0
     assert rig.command("ARM") == "OK ARM"
     rig.close()
+
+
+@req("SR-CFG-06")
+def test_a_configuration_the_board_cannot_wire_stays_disarmed():
+    import machine
+    import pyboard_v11
+    from fixtures import socket_pair
+
+    doc = example()
+    doc["channels"][1]["cs"] = 6  # X6 is the pyboard's SPI clock
+    rig = Rig(doc)
+    rig.close()
+    machine.clear_registry()
+    from tgfw.app import Monitor
+
+    host, device = socket_pair()
+    m = Monitor(pyboard_v11, rig.config_path, rig.trip_path, device, device)
+    assert m.cfg is None and "cannot use the configuration" in m.config_error
+    assert m.guard.state == DISARMED and machine.pin_level(pyboard_v11.INTERLOCK) == 0
+    m.cycle()
+    assert m.guard.arm(None, False, []) == ["no valid configuration", "config"]
+    host.close()
+    device.close()
