@@ -1,0 +1,560 @@
+"""The virtual board as a serial port: the MicroPython Unix port on a raw pty, bridged to a
+second pty (or a TCP socket) that clients open like a board's USB serial port.
+
+    client (pyserial, mpremote, thermoguard)
+        |  /dev/pts/N (the bridge keeps its own handle open) or socket://127.0.0.1:PORT
+    Bridge  (this module, CPython)
+        |  a fresh raw pty for each run of the board, plus a control pipe
+    micropython -i hil/device/vstart.py   (the board folder mounted at /)
+
+The bridge does what a board's reset circuitry and USB-serial chip would do and the Unix
+port cannot (docs/virtual-board.md):
+- soft reset: Ctrl-D at the REPL ends the process; the bridge prints `MPY: soft reboot`,
+  starts the next run in the REPL mode the board was in (raw: boot.py only, then `\\x01`
+  so the raw banner follows) with the virtual clock carried over;
+- hard and watchdog resets: the board asks for them on the control pipe
+  (machine.reset(), a watchdog left unfed in virtual time); the bridge ends the process
+  and starts the next with machine.reset_cause() set;
+- Ctrl-C: a `\\x03` from the client becomes SIGINT while the process has a SIGINT handler
+  (it is running code), as a board's UART interrupt would; otherwise it is a byte;
+- output is dropped when the client does not read (never blocks the board), input while
+  the board is resetting is lost, as on a UART.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tty
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE = ROOT / "hil" / "device"
+FIRMWARE = ROOT / "firmware"
+BOARD_FILE = ROOT / "boards" / "virtual.py"
+VSTART = DEVICE / "vstart.py"
+LIB_FILES = ("machine.py", "time.py", "scenario.py")
+LIB_PACKAGES = ("chipmodels",)
+
+# machine.reset_cause() values (hil/device/machine.py).
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+SOFT_RESET = 5
+RESET_KINDS = {"HARD": HARD_RESET, "WDT": WDT_RESET, "SOFT": SOFT_RESET}
+
+SOFT_REBOOT = b"MPY: soft reboot\r\n"
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+FRIENDLY_BANNER = b'Type "help()" for more information.\r\n'
+CTRL_A = b"\x01"
+CTRL_C = 0x03
+HOLD_AFTER_INTERRUPT_S = 0.3  # input waits this long at most for a Ctrl-C to take effect
+MAX_PENDING = 1 << 20  # bytes of client input kept while the board does not read them
+CRASH_BACKOFF_S = 1.0  # a board that dies at once is restarted no faster than this
+
+
+def _ignore_pycache(_dir, names):
+    return [n for n in names if n == "__pycache__" or n.endswith((".pyc", ".mpy"))]
+
+
+def prepare_board_dir(board_dir: Path, config_text: str | None) -> Path:
+    """Put the firmware in a board folder as a deployment puts it on a board's flash.
+
+    boot.py, main.py, tgfw/ and board.py (boards/virtual.py) are always refreshed from the
+    checkout; /lib gets the emulated machine and time modules, the chip models and the
+    scenario parser. config.json is written when config_text is given; trip.json and any
+    other file stay, as in flash.
+    """
+    board_dir = Path(board_dir)
+    board_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("boot.py", "main.py"):
+        shutil.copyfile(FIRMWARE / name, board_dir / name)
+    shutil.copytree(FIRMWARE / "tgfw", board_dir / "tgfw", dirs_exist_ok=True, ignore=_ignore_pycache)
+    shutil.copyfile(BOARD_FILE, board_dir / "board.py")
+    lib = board_dir / "lib"
+    lib.mkdir(exist_ok=True)
+    for name in LIB_FILES:
+        shutil.copyfile(DEVICE / name, lib / name)
+    for name in LIB_PACKAGES:
+        shutil.copytree(DEVICE / name, lib / name, dirs_exist_ok=True, ignore=_ignore_pycache)
+    if config_text is not None:
+        (board_dir / "config.json").write_text(config_text)
+    return board_dir
+
+
+def micropython_command() -> str:
+    beside = Path(sys.executable).with_name("micropython")
+    found = str(beside) if beside.exists() else shutil.which("micropython")
+    if not found:
+        raise FileNotFoundError("the MicroPython Unix port (micropython) is not installed: run `make setup`")
+    return found
+
+
+def _nonblocking(fd: int) -> None:
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+
+
+def raw_pty() -> tuple[int, int]:
+    """A pty pair in raw mode (no echo, no line editing, no signal keys, no CR/LF mapping)."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    _nonblocking(master)
+    return master, slave
+
+
+# The client side.
+
+
+class PtyPort:
+    """A pty the client opens; the bridge keeps its own handle on the slave side open, so
+    a client closing the port does not end the master (hil-notes)."""
+
+    def __init__(self) -> None:
+        self.master, self._slave = raw_pty()
+        self.path = os.ttyname(self._slave)
+
+    @property
+    def url(self) -> str:
+        return self.path
+
+    def fds(self) -> list[int]:
+        return [self.master]
+
+    def readable(self, fd: int) -> bytes:
+        try:
+            return os.read(self.master, 4096)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError as e:
+            if e.errno == errno.EIO:
+                return b""
+            raise
+
+    def write(self, data: bytes) -> None:
+        """Best effort, as a UART: what the client has no room for is dropped."""
+        try:
+            os.write(self.master, data)
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as e:
+            if e.errno != errno.EIO:
+                raise
+
+    def close(self) -> None:
+        for fd in (self.master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class SocketPort:
+    """A TCP server for pyserial's socket:// URL: one client at a time (a new connection
+    takes over); output is dropped while nobody is connected or the client does not read."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.listener = socket.create_server((host, port))
+        self.listener.setblocking(False)
+        self.host = host
+        self.port = self.listener.getsockname()[1]
+        self.conn: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        return f"socket://{self.host}:{self.port}"
+
+    def fds(self) -> list[int]:
+        fds = [self.listener.fileno()]
+        if self.conn is not None:
+            fds.append(self.conn.fileno())
+        return fds
+
+    def readable(self, fd: int) -> bytes:
+        if fd == self.listener.fileno():
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return b""
+            self._drop_client()
+            conn.setblocking(False)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.conn = conn
+            return b""
+        if self.conn is None or fd != self.conn.fileno():
+            return b""
+        try:
+            data = self.conn.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError:
+            data = b""
+        if not data:
+            self._drop_client()
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self.conn is None:
+            return
+        try:
+            self.conn.send(data)
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self._drop_client()
+
+    def _drop_client(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def close(self) -> None:
+        self._drop_client()
+        self.listener.close()
+
+
+# The board side.
+
+
+class BoardRun:
+    """One run of the MicroPython Unix port, from a (virtual) power-on or reset to its end."""
+
+    def __init__(self, command: list[str], board_dir: Path, env: dict[str, str]) -> None:
+        self.master, slave = raw_pty()
+        ctl_r, ctl_w = os.pipe()
+        env = dict(env, TG_VB_CTL=str(ctl_w))
+        try:
+            self.proc = subprocess.Popen(
+                command, stdin=slave, stdout=slave, stderr=slave, cwd=str(board_dir), env=env,
+                pass_fds=(ctl_w,), start_new_session=True,
+            )
+        finally:
+            os.close(slave)
+            os.close(ctl_w)
+        self.ctl = ctl_r
+        _nonblocking(self.ctl)
+        self.started = time.monotonic()
+        self.ready = False  # vstart has set the board up: client input may flow
+        self.reset: tuple[str, int, int] | None = None  # (kind, clock_us, world_us) asked for
+        self.clock: tuple[int, int] | None = None  # (clock_us, world_us) at exit
+        self.ended = False
+        self.ctl_open = True
+        self._ctl_buf = b""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def handles_sigint(self) -> bool:
+        """Whether the process has a SIGINT handler now (it does while it runs code)."""
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith("SigCgt:"):
+                        return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+        except OSError:
+            pass
+        return False
+
+    def read_output(self) -> bytes | None:
+        """The board's output so far; None once the process has ended and all is read."""
+        try:
+            data = os.read(self.master, 65536)
+        except (BlockingIOError, InterruptedError):
+            return None if self.proc.poll() is not None and not self._readable() else b""
+        except OSError as e:
+            if e.errno == errno.EIO:  # every slave handle is closed: the process is gone
+                return None
+            raise
+        return data if data else None
+
+    def _readable(self) -> bool:
+        r, _, _ = select.select([self.master], [], [], 0)
+        return bool(r)
+
+    def read_ctl(self) -> list[str]:
+        """Complete lines from the board's control pipe."""
+        chunks = []
+        while True:
+            try:
+                data = os.read(self.ctl, 4096)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not data:
+                self.ctl_open = False
+                break
+            chunks.append(data)
+        self._ctl_buf += b"".join(chunks)
+        *lines, self._ctl_buf = self._ctl_buf.split(b"\n")
+        out = [line.decode("ascii", "replace").strip() for line in lines]
+        for line in out:
+            words = line.split()
+            if words[:1] == ["READY"]:
+                self.ready = True
+            elif words[:1] == ["RESET"] and len(words) == 4 and words[1] in RESET_KINDS:
+                self.reset = (words[1], int(words[2]), int(words[3]))
+            elif words[:1] == ["CLOCK"] and len(words) == 3:
+                self.clock = (int(words[1]), int(words[2]))
+        return out
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def close(self) -> int:
+        self.kill()
+        code = self.proc.wait()
+        self.read_ctl()
+        for fd in (self.master, self.ctl):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.ended = True
+        return code
+
+
+class Bridge:
+    """Serves one virtual board on `port` until stop() (or a signal) ends it."""
+
+    def __init__(self, board_dir: Path, port: PtyPort | SocketPort, scenario: Path | None = None,
+                 speed: float = 1.0, log: Path | None = None, heap: str = "4M",
+                 micropython: str | None = None) -> None:
+        self.board_dir = Path(board_dir).resolve()
+        self.port = port
+        self.scenario = Path(scenario).resolve() if scenario else None
+        self.speed = speed  # real-time multiple; 0: as fast as the firmware runs
+        self.command = [micropython or micropython_command(), "-X", f"heapsize={heap}", "-i", str(VSTART)]
+        self.log = open(log, "ab", buffering=0) if log else None  # noqa: SIM115 - closed in close()
+        self.board: BoardRun | None = None
+        self.mode = "friendly"  # the REPL mode the board is in, from what it prints
+        self.clock_us = 0  # device clock at the next start
+        self.world_us = 0  # scenario time when the device clock reads 0
+        self.resets = 0
+        self._tail = b""
+        self._early = bytearray()  # client input before the board is ready
+        self._pending = bytearray()  # input for the board that it has not taken yet
+        self._held = bytearray()  # input after a Ctrl-C, until the interrupt took effect
+        self._holding = False
+        self._hold_until = 0.0
+        self._restart_at: float | None = None
+        self._restart: tuple[str, int] | None = None
+        self._stopping = False
+
+    # Life cycle
+
+    def start(self, mode: str = "friendly", cause: int = PWRON_RESET) -> None:
+        env = dict(os.environ)
+        env.pop("MICROPYPATH", None)
+        env.update(
+            TG_VB_DIR=str(self.board_dir), TG_VB_MODE=mode, TG_VB_CAUSE=str(cause),
+            TG_VB_CLOCK_US=str(self.clock_us), TG_VB_WORLD_US=str(self.world_us),
+            TG_VB_SPEED=repr(float(self.speed)), TG_VB_SCENARIO=str(self.scenario or ""),
+        )
+        self.mode = mode
+        self._tail = b""
+        self._early.clear()
+        self._pending.clear()
+        self._held.clear()
+        self._holding = False
+        self.board = BoardRun(self.command, self.board_dir, env)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def close(self) -> None:
+        if self.board is not None and not self.board.ended:
+            self.board.close()
+        self.port.close()
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def run(self) -> None:
+        if self.board is None:
+            self.start()
+        while not self._stopping:
+            self.step(0.05)
+
+    def step(self, timeout: float) -> None:
+        """One turn of the loop: wait up to timeout for something to do, then do it."""
+        board = self.board
+        port_fds = self.port.fds()
+        rlist = list(port_fds)
+        wlist = []
+        if board is not None and not board.ended:
+            rlist.append(board.master)
+            if board.ctl_open:
+                rlist.append(board.ctl)
+            if self._pending and board.ready:
+                wlist.append(board.master)
+        if self._holding or self._restart_at is not None:
+            timeout = min(timeout, 0.01)
+        try:
+            readable, writable, _ = select.select(rlist, wlist, [], timeout)
+        except InterruptedError:
+            return
+        for fd in readable:
+            if fd in port_fds:
+                data = self.port.readable(fd)
+                if data:
+                    self._from_client(data)
+        if board is not None and not board.ended:
+            if board.ctl in readable:
+                self._control(board)
+            if board.master in readable:
+                self._from_board(board)
+            if not board.ended and board.master in writable:
+                self._flush_pending()
+            if not board.ended and board.proc.poll() is not None:
+                self._from_board(board)  # reads what is left, then notices the end
+        now = time.monotonic()
+        if self._holding and (now >= self._hold_until or not self._interrupt_pending()):
+            self._holding = False
+            held = bytes(self._held)
+            self._held.clear()
+            self._from_client(held)
+        if self._restart_at is not None and now >= self._restart_at:
+            mode, cause = self._restart or ("friendly", PWRON_RESET)
+            self._restart_at = self._restart = None
+            self.start(mode, cause)
+
+    # Board to client
+
+    def _from_board(self, board: BoardRun) -> None:
+        while True:
+            data = board.read_output()
+            if data is None:
+                self._ended(board)
+                return
+            if not data:
+                return
+            self._track_mode(data)
+            self._to_client(data)
+
+    def _to_client(self, data: bytes) -> None:
+        if self.log is not None:
+            self.log.write(data)
+        self.port.write(data)
+
+    def _track_mode(self, data: bytes) -> None:
+        buf = self._tail + data
+        raw, friendly = buf.rfind(RAW_BANNER), buf.rfind(FRIENDLY_BANNER)
+        if raw > friendly:
+            self.mode = "raw"
+        elif friendly > raw:
+            self.mode = "friendly"
+        keep = max(len(RAW_BANNER), len(FRIENDLY_BANNER)) - 1
+        self._tail = buf[-keep:]
+
+    def _control(self, board: BoardRun) -> None:
+        was_ready = board.ready
+        board.read_ctl()
+        if board.reset is not None:
+            board.kill()  # the board resets now; what it printed before is still read
+        elif board.ready and not was_ready:
+            early = bytes(self._early)
+            self._early.clear()
+            if self.mode == "raw":
+                self._queue(CTRL_A)  # a board soft-reset in the raw REPL comes back in it
+            if early:
+                self._from_client(early)
+            self._flush_pending()
+
+    def _ended(self, board: BoardRun) -> None:
+        code = board.close()
+        if self._stopping:
+            return
+        now = time.monotonic()
+        self.resets += 1
+        if board.reset is not None:
+            kind, clock_us, world_us = board.reset
+            if kind == "SOFT":
+                self.clock_us, self.world_us = clock_us, world_us - clock_us
+                self._to_client(SOFT_REBOOT)
+                self._schedule(self.mode, SOFT_RESET, now)
+            else:  # a hard or watchdog reset: the device clock starts again, the world goes on
+                self.clock_us, self.world_us = 0, world_us
+                self._schedule("friendly", RESET_KINDS[kind], now)
+        elif code >= 0:  # Ctrl-D or sys.exit() at the REPL: a soft reset
+            if board.clock is not None:
+                clock_us, world_us = board.clock
+                self.clock_us, self.world_us = clock_us, world_us - clock_us
+            self._to_client(SOFT_REBOOT)
+            self._schedule(self.mode, SOFT_RESET, now)
+        else:  # killed by a signal: a crash, which a board would answer with a reset
+            print(f"virtual board: the MicroPython process ended by signal {-code}; restarting it",
+                  file=sys.stderr, flush=True)
+            if board.clock is not None:
+                self.world_us += board.clock[0]
+            self.clock_us = 0
+            delay = CRASH_BACKOFF_S if now - board.started < CRASH_BACKOFF_S else 0.0
+            self._schedule("friendly", HARD_RESET, now + delay)
+
+    def _schedule(self, mode: str, cause: int, at: float) -> None:
+        self._restart = (mode, cause)
+        self._restart_at = at
+
+    # Client to board
+
+    def _from_client(self, data: bytes) -> None:
+        board = self.board
+        if board is None or board.ended or board.reset is not None:
+            return  # a board in reset takes no input
+        if not board.ready:
+            self._early += data
+            return
+        if self._holding:
+            self._held += data
+            return
+        start = 0
+        while True:
+            k = data.find(CTRL_C, start)
+            if k < 0:
+                self._queue(data[start:])
+                return
+            self._queue(data[start:k])
+            start = k + 1
+            if board.handles_sigint():
+                # Running code: a board's UART turns Ctrl-C into KeyboardInterrupt and the
+                # byte is not input. What follows waits until the interrupt took effect.
+                self._flush_pending()
+                os.kill(board.pid, signal.SIGINT)
+                self._holding = True
+                self._hold_until = time.monotonic() + HOLD_AFTER_INTERRUPT_S
+                self._held += data[start:]
+                return
+            self._queue(b"\x03")
+
+    def _interrupt_pending(self) -> bool:
+        board = self.board
+        return board is not None and not board.ended and board.handles_sigint()
+
+    def _queue(self, data: bytes) -> None:
+        if data and len(self._pending) + len(data) <= MAX_PENDING:
+            self._pending += data
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        board = self.board
+        if not self._pending or board is None or board.ended or not board.ready:
+            return
+        try:
+            n = os.write(board.master, self._pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            if e.errno == errno.EIO:
+                return
+            raise
+        del self._pending[:n]

@@ -1,0 +1,141 @@
+"""`thermoguard virtual`: serve a virtual board as a serial port (docs/virtual-board.md).
+
+    python -m thermoguard.virtual [--scenario F] [--config C] [--speed X|max]
+                                  [--board-dir D] [--socket PORT] [--log FILE]
+
+The first line printed is the port to open (`/dev/pts/N`, or `socket://127.0.0.1:PORT`
+with --socket); it runs until interrupted (Ctrl-C, SIGTERM). Anything that opens a board's
+serial port works with it: thermoguard's own commands, pyserial, mpremote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from tgfw import config
+
+from thermoguard import paths
+
+
+class UserError(Exception):
+    pass
+
+
+def parse_speed(text: str) -> float:
+    """A real-time multiple, or max (0: as fast as the firmware runs)."""
+    if text == "max":
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"speed must be a number or max, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("speed must be above 0")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scenario", help="scenario CSV the chips follow (default: every channel at 37 C)")
+    parser.add_argument("--config", help="configuration JSON (default: the demo configuration)")
+    parser.add_argument("--speed", type=parse_speed, default=1.0,
+                        help="real-time multiple, or max (default 1)")
+    parser.add_argument("--board-dir", help="the board's flash: a folder kept between runs (default: temporary)")
+    parser.add_argument("--socket", type=int, metavar="PORT",
+                        help="serve socket://127.0.0.1:PORT instead of a pty (0: any free port)")
+    parser.add_argument("--log", help="append everything the board sends to this file")
+
+
+def load_bridge():
+    """hil/bridge.py of this checkout (the virtual board lives beside the firmware)."""
+    spec = importlib.util.spec_from_file_location("thermoguard_hil_bridge", paths.ROOT / "hil" / "bridge.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def config_text(path: str | None) -> str:
+    if path is None:
+        return (paths.DATA / "demo_config.json").read_text()
+    try:
+        config.load(path)
+    except config.ConfigError as e:
+        raise UserError(f"configuration {path}: {e}") from None
+    return Path(path).read_text()
+
+
+def check_scenario(path: str) -> Path:
+    sys.path.insert(0, str(paths.HIL_DEVICE))
+    try:
+        import scenario
+    finally:
+        sys.path.pop(0)
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"scenario {path} does not exist")
+    try:
+        scenario.load(str(p))
+    except scenario.ScenarioError as e:
+        raise UserError(f"scenario {path}: {e}") from None
+    return p
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop(signum, frame):
+    raise _Stop
+
+
+def cmd_virtual(args) -> int:
+    scenario = check_scenario(args.scenario) if args.scenario else None
+    tmp = None
+    if args.board_dir:
+        board_dir = Path(args.board_dir)
+        # An existing board keeps its configuration (as flash does) unless one is given.
+        text = config_text(args.config) if args.config or not (board_dir / "config.json").exists() else None
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="thermoguard-virtual-")
+        board_dir = Path(tmp.name)
+        text = config_text(args.config)
+    bridge_mod = load_bridge()
+    bridge_mod.prepare_board_dir(board_dir, text)
+    port = bridge_mod.SocketPort(args.socket) if args.socket is not None else bridge_mod.PtyPort()
+    bridge = bridge_mod.Bridge(board_dir, port, scenario=scenario, speed=args.speed,
+                               log=Path(args.log) if args.log else None)
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        print(port.url, flush=True)
+        speed = "as fast as it runs" if not args.speed else f"{args.speed:g}x real time"
+        print(f"thermoguard virtual: board folder {board_dir}, {speed}"
+              f"{', scenario ' + str(scenario) if scenario else ''}; Ctrl-C ends it", file=sys.stderr, flush=True)
+        bridge.run()
+    except (KeyboardInterrupt, _Stop):
+        pass
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        bridge.close()
+        if tmp is not None:
+            tmp.cleanup()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="thermoguard virtual", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return cmd_virtual(args)
+    except UserError as e:
+        print(f"thermoguard: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
