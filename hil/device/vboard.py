@@ -15,6 +15,7 @@ sys.path[:] = [root + "/hil/device", root + "/firmware", root + "/boards"]
 
 import json  # noqa: E402
 import os  # noqa: E402
+import select  # noqa: E402
 import time  # noqa: E402 - the virtual clock
 
 import machine  # noqa: E402 - the emulated one, from hil/device
@@ -24,6 +25,7 @@ from chipmodels.max6675 import MAX6675  # noqa: E402
 from chipmodels.max31855 import MAX31855  # noqa: E402
 from chipmodels.max31856 import MAX31856  # noqa: E402
 from tgfw.app import Monitor  # noqa: E402
+from tgfw.channels import elapsed_ms  # noqa: E402
 
 MODELS = {"max31855": MAX31855, "max31856": MAX31856, "max6675": MAX6675}
 BODY_C = 37.0  # a channel the scenario does not name stays at body temperature
@@ -51,12 +53,30 @@ def attach_models(config_path):
     return models
 
 
+PACE_WAIT_MS = 200  # longest real wait for a late heartbeat in one cycle
+
+
+def pace(monitor, poller, speed):
+    """Faster than real time, the host's heartbeats may fall behind the board's clock
+    through no fault of the host; wait (in real time, with the virtual clock stopped) for
+    its next line once the last one is older than half the host timeout. A host silent
+    for longer than the wait still times out. At real-time speed nothing waits."""
+    s = monitor.settings
+    if speed == 1 or s is None or not s.host_timeout_ms or monitor.guard.state != 2:
+        return
+    if elapsed_ms(monitor.sampler.ms, monitor.last_hb) < s.host_timeout_ms // 2:
+        return
+    poller.poll(PACE_WAIT_MS)
+
+
 def main():
     os.chdir(board_dir)
     sc = scenario.load(scenario_path)
     models = attach_models("config.json")
     time.set_speed(int(speed))
     monitor = Monitor(board, "config.json", "trip.json")
+    poller = select.poll()
+    poller.register(sys.stdin, select.POLLIN)
     end_us = int(sc.end_s * 1000000) + monitor.sampler.period
     faults = {}
     while time.now_us() < end_us:
@@ -70,6 +90,7 @@ def main():
                 faults[name] = word
             if celsius is not None:
                 model.set_temperature(celsius)
+        pace(monitor, poller, int(speed))
         monitor.cycle()
     monitor.guard.open_interlock()
 

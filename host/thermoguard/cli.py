@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import time
 from datetime import datetime, timezone
@@ -63,14 +62,11 @@ def check_scenario(path: str) -> Path:
 def open_log(path: Path, cfg: dict, force: bool, board: str):
     from thermoguard import log
 
-    meta = {
-        "thermoguard_version": thermoguard.__version__,
-        "firmware_version": FIRMWARE_VERSION,
+    meta = {  # the writer adds thermoguard's version, the host and the start time
+        "firmware": FIRMWARE_VERSION,
         "board": board,
         "config": cfg,
         "config_hash": f"{config.config_hash(config.validate(cfg)):08x}",
-        "host": socket.gethostname(),
-        "start_utc": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -163,6 +159,17 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from thermoguard import log
+
+    try:
+        report = log.verify(args.log)
+    except log.LogError as e:
+        raise UserError(str(e)) from None
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="thermoguard", description="Temperature-safety monitor for RF ablation.")
     parser.add_argument("--version", action="version", version=f"thermoguard {thermoguard.__version__}")
@@ -183,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-arm", action="store_true", help="do not arm the board")
     sim.add_argument("--force", action="store_true", help="overwrite an existing log")
     sim.set_defaults(func=cmd_sim)
+
+    verify = sub.add_parser("verify", help="check a log's integrity; non-zero exit on any damage")
+    verify.add_argument("log")
+    verify.set_defaults(func=cmd_verify)
     return parser
 
 

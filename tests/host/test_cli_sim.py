@@ -88,3 +88,20 @@ def test_demo_runs_the_built_in_scenario_to_its_trip(tmp_path):
     assert re.search(r"\*\*\* TRIP: foramen:high: RF off \*\*\*", proc.stdout)
     assert "Final state TRIPPED" in proc.stdout
     assert f"Log: {tmp_path / 'demo.tglog'}" in proc.stdout
+
+
+@pytest.mark.req("SR-LOG-06", "SR-LOG-01")
+def test_a_sim_log_verifies_and_damage_fails_verify(files):
+    log = files / "run.tglog"
+    assert run("sim", str(files / "s.csv"), "--config", str(files / "config.json"), "--out", str(log)).returncode == 0
+    ok = run("verify", str(log))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "OK" in ok.stdout.splitlines()[-1]
+    assert re.search(r"1[45]\d frames \(1[45]\d telemetry", ok.stdout), ok.stdout  # 15 s at 10 Hz
+    data = bytearray(log.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    (files / "bad.tglog").write_bytes(bytes(data))
+    bad = run("verify", str(files / "bad.tglog"))
+    assert bad.returncode == 1 and "DAMAGE" in bad.stdout
+    missing = run("verify", str(files / "none.tglog"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
