@@ -1,0 +1,277 @@
+"""HIL tests on the virtual board, served as a serial port by `python -m thermoguard.virtual`.
+
+The `virtual_board` fixture starts boards (`virtual_board(scenario=..., speed=...)`), stops
+them after the test, and adds each board's serial log (everything the board sent, frames
+summarised) to the report of a failed test. Clients talk to the board only through its
+port, as they would to a real one: pyserial here, mpremote as a subprocess (always under a
+timeout: on a pty it waits forever for an answer that does not come).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+from thermoguard import protocol
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 15
+MPREMOTE_TIMEOUT_S = 20
+
+
+def mpremote_command() -> list[str]:
+    beside = Path(sys.executable).with_name("mpremote")
+    return [str(beside)] if beside.exists() else [sys.executable, "-m", "mpremote"]
+
+
+class BoardTimeout(AssertionError):
+    pass
+
+
+class VirtualBoard:
+    """A running `thermoguard virtual` and a pyserial client on its port."""
+
+    def __init__(self, workdir: Path, scenario: str | Path | None = None, config: str | Path | None = None,
+                 speed: str | float = 1, board_dir: Path | None = None, socket: bool = False) -> None:
+        self.workdir = workdir
+        self.board_dir = board_dir
+        self.log_path = workdir / f"serial-{id(self):x}.log"
+        args = [sys.executable, "-m", "thermoguard.virtual", "--speed", str(speed), "--log", str(self.log_path)]
+        if scenario is not None:
+            args += ["--scenario", str(scenario)]
+        if config is not None:
+            args += ["--config", str(config)]
+        if board_dir is not None:
+            args += ["--board-dir", str(board_dir)]
+        if socket:
+            args += ["--socket", "0"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
+        self.port = self._first_line()
+        self.ser: serial.SerialBase | None = None
+        self.decoder = protocol.Decoder()
+        self.raw = bytearray()  # everything this client read
+        self.items: list[protocol.Item] = []
+
+    def _first_line(self) -> str:
+        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT_S)
+        line = self.proc.stdout.readline().decode().strip() if ready else ""
+        if not line:
+            self.stop()
+            raise BoardTimeout(f"thermoguard virtual printed no port: {self.stderr()}")
+        return line
+
+    # The serial client
+
+    def open(self) -> VirtualBoard:
+        if self.ser is None:
+            self.ser = serial.serial_for_url(self.port, timeout=0.05)
+        return self
+
+    def close_port(self) -> None:
+        if self.ser is not None:
+            self.ser.close()
+            self.ser = None
+
+    def flush(self) -> tuple[int, int]:
+        """Forget what waits unread in the port (stale output); returns a mark after it."""
+        self.open().ser.reset_input_buffer()
+        self.decoder = protocol.Decoder()
+        return self.mark()
+
+    def send(self, data: bytes) -> None:
+        self.open().ser.write(data)
+
+    def command(self, verb: str, args: str = "") -> None:
+        self.send(protocol.encode_command(verb, args))
+
+    def pump(self) -> None:
+        data = self.open().ser.read(65536)
+        if data:
+            self.raw += data
+            self.items += self.decoder.feed(data)
+
+    def mark(self) -> tuple[int, int]:
+        """Where the bytes and items read so far end: wait_* look only after a mark."""
+        return len(self.raw), len(self.items)
+
+    def wait_item(self, pred, timeout: float = 10, since: tuple[int, int] | None = None, what: str = "item"):
+        k = (since or self.mark())[1]
+        end = time.monotonic() + timeout
+        while True:
+            while k < len(self.items):
+                item = self.items[k]
+                k += 1
+                if pred(item):
+                    return item
+            if time.monotonic() > end:
+                raise BoardTimeout(f"no {what} within {timeout} s")
+            self.pump()
+
+    def telemetry(self, pred=lambda t: True, timeout: float = 10, since=None, what: str = "telemetry"):
+        return self.wait_item(lambda i: isinstance(i, protocol.Telemetry) and pred(i), timeout, since, what)
+
+    def event(self, name: str, timeout: float = 10, since=None) -> protocol.Event:
+        return self.wait_item(lambda i: isinstance(i, protocol.Event) and i.event_name == name,
+                              timeout, since, f"{name} event")
+
+    def reply(self, verb: str, timeout: float = 10, since=None) -> protocol.Reply:
+        return self.wait_item(lambda i: isinstance(i, protocol.Reply) and i.verb == verb,
+                              timeout, since, f"reply to {verb}")
+
+    def wait_bytes(self, pattern: bytes, timeout: float = 10, since: tuple[int, int] | None = None) -> int:
+        start = (since or self.mark())[0]
+        end = time.monotonic() + timeout
+        while True:
+            k = self.raw.find(pattern, start)
+            if k >= 0:
+                return k
+            if time.monotonic() > end:
+                raise BoardTimeout(f"no {pattern!r} within {timeout} s; got {bytes(self.raw[start:])[-300:]!r}")
+            self.pump()
+
+    # mpremote
+
+    def mpremote(self, *args: str, timeout: float = MPREMOTE_TIMEOUT_S, check: bool = True):
+        """Run mpremote on this board's port (the test's own client closes it first)."""
+        self.close_port()
+        cmd = mpremote_command() + ["connect", self.port, *args]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise BoardTimeout(f"mpremote {' '.join(args)} did not finish within {timeout} s: {e.stdout!r}") from None
+        if check and proc.returncode:
+            raise AssertionError(f"mpremote {' '.join(args)} failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
+        return proc
+
+    # Life cycle and the log
+
+    def stderr(self) -> str:
+        """What the bridge printed on stderr so far."""
+        stream = self.proc.stderr
+        if stream is None or stream.closed:
+            return ""
+        os.set_blocking(stream.fileno(), False)
+        try:
+            data = stream.read()
+        except BlockingIOError:
+            data = None
+        return (data or b"").decode(errors="replace")
+
+    def stop(self) -> None:
+        self.close_port()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+    def log_text(self) -> str:
+        try:
+            data = self.log_path.read_bytes()
+        except OSError:
+            return "(no serial log)"
+        return render_log(data)
+
+
+def _printable(data: bytes) -> str:
+    """Text as printed, other bytes as \\xNN (line ends kept, carriage returns dropped)."""
+    out = []
+    for ch in data.decode("utf-8", "surrogateescape"):
+        if ch == "\n" or (ch.isprintable() and ch < "\udc80"):
+            out.append(ch)
+        elif ch != "\r":
+            code = ord(ch) - 0xDC00 if ch >= "\udc80" else ord(ch)
+            out.append(f"\\x{code:02x}")
+    return "".join(out)
+
+
+def render_log(data: bytes) -> str:
+    """The board's output for people: text as printed, frames one line each, runs of
+    telemetry folded into one line."""
+    out: list[str] = []
+    run: list[protocol.Telemetry] = []
+    text = bytearray()
+
+    def fold():
+        if run:
+            a, b = run[0], run[-1]
+            out.append(f"[telemetry x{len(run)} t={a.t_dev_s:.1f}..{b.t_dev_s:.1f} s "
+                       f"{b.state_name} interlock={int(b.interlock_on)} "
+                       f"temps={[c.temp_c for c in b.channels]}]")
+            run.clear()
+        if text:
+            out.append(_printable(bytes(text)))
+            text.clear()
+
+    chunks = data.split(b"\x00")
+    frames = [protocol.decode_frame(c) if c else None for c in chunks]
+    for k, (chunk, item) in enumerate(zip(chunks, frames, strict=True)):
+        if item is None:
+            if chunk:
+                if run:
+                    fold()
+                text += chunk
+                if k + 1 < len(chunks) and chunks[k + 1] and frames[k + 1] is None:
+                    text += b"\x00"  # a zero inside text (raw-paste answers have one)
+            continue
+        if text:
+            fold()
+        if isinstance(item, protocol.Telemetry):
+            run.append(item)
+        else:
+            fold()
+            out.append(f"[{type(item).__name__.lower()} t={item.t_dev_s:.2f} {item}]")
+    fold()
+    return "\n".join(out)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    boards = getattr(item, "_virtual_boards", None)
+    if report.failed and boards:
+        for k, board in enumerate(boards):
+            report.sections.append((f"virtual board {k} serial log ({board.port})", board.log_text()))
+            err = board.stderr()
+            if err:
+                report.sections.append((f"virtual board {k} stderr", err))
+
+
+@pytest.fixture
+def virtual_board(request, tmp_path):
+    """Start a virtual board: `board = virtual_board(scenario=..., speed=..., socket=...)`."""
+    boards: list[VirtualBoard] = []
+    request.node._virtual_boards = boards
+
+    def start(**kwargs) -> VirtualBoard:
+        board = VirtualBoard(tmp_path, **kwargs)
+        boards.append(board)
+        return board
+
+    yield start
+    for board in boards:
+        board.stop()
+
+
+@pytest.fixture
+def scenario_file(tmp_path):
+    """Write a scenario CSV: `scenario_file("t_s,foramen", "0,37", ...)`."""
+
+    def write(*lines: str) -> Path:
+        path = tmp_path / f"scenario-{len(os.listdir(tmp_path))}.csv"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    return write

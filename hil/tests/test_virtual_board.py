@@ -1,0 +1,186 @@
+"""The virtual board as a serial port (`thermoguard virtual`): the real firmware on the
+MicroPython Unix port, reached only through its port, by pyserial and by mpremote."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from thermoguard import protocol
+
+BODY_C = 37.0
+INTERLOCK_PIN = 15  # boards/virtual.py
+READBACK_PIN = 14
+
+# foramen (protective, high 45 C, rate 2 C/s) rises past its limits between 2 and 3 s of
+# device time, then is back to body temperature from 4 s on.
+TRIP_SCENARIO = ("# foramen crosses its limits, then cools", "t_s,foramen", "0,37.0", "2,37.0", "3,50.0", "4,37.0")
+
+
+def healthy(t: protocol.Telemetry) -> bool:
+    return t.config_valid and all(c.temp_c is not None and abs(c.temp_c - BODY_C) < 0.5 for c in t.channels)
+
+
+def arm(board) -> protocol.Telemetry:
+    board.telemetry(lambda t: t.state_name == "DISARMED" and healthy(t), what="healthy DISARMED telemetry")
+    since = board.mark()
+    board.command("ARM")
+    assert board.reply("ARM", since=since).ok
+    return board.telemetry(lambda t: t.state_name == "ARMED" and t.interlock_on, since=since, what="ARMED")
+
+
+def interrupt_to_repl(board) -> None:
+    since = board.mark()
+    board.send(b"\r\x03")
+    board.wait_bytes(b"KeyboardInterrupt", since=since)
+    board.wait_bytes(b">>> ", since=since)
+
+
+@pytest.mark.req("SR-HIL-03")
+def test_port_path_first_and_telemetry_of_the_real_firmware(virtual_board):
+    board = virtual_board()
+    assert board.port.startswith("/dev/pts/")
+    boot = board.event("BOOT")
+    assert "board=virtual" in boot.text and boot.state_name == "DISARMED"
+    t = board.telemetry(healthy, what="telemetry at body temperature")
+    assert t.state_name == "DISARMED"
+    assert not t.interlock_on and t.has_readback and not t.readback_high
+    assert [c.fault_word for c in t.channels] == ["", ""]
+
+
+@pytest.mark.req("SR-HIL-03")
+def test_board_never_waits_for_a_client_that_does_not_read(virtual_board):
+    board = virtual_board(speed=4)
+    before = board.telemetry()
+    board.close_port()
+    time.sleep(1.5)  # nobody reads: output is dropped, as a UART drops it
+    board.open()
+    after = board.telemetry(lambda t: t.t_dev_s > before.t_dev_s + 3)
+    assert after.seq > before.seq
+    assert after.dropped == 0  # the board's own writes never found the port full
+    assert after.overruns == 0 and after.max_late_us == 0
+
+
+@pytest.mark.req("SR-HIL-04")
+def test_arm_over_the_virtual_port_closes_the_interlock(virtual_board):
+    board = virtual_board()
+    since = board.mark()
+    t = arm(board)
+    assert t.readback_high  # the virtual relay follows the interlock
+    board.event("ARM", since=since)
+
+
+@pytest.mark.req("SR-HIL-05")
+def test_scenario_drives_the_chips_by_device_time_and_trips(virtual_board, scenario_file):
+    board = virtual_board(scenario=scenario_file(*TRIP_SCENARIO), speed=4)
+    arm(board)
+    trip = board.event("TRIP", timeout=15)
+    assert trip.text.startswith("foramen:")
+    assert 2.0 < trip.t_dev_s < 3.2  # the scenario's t_s is the board's device time
+    t = board.telemetry(lambda t: t.t_dev_s > 4.5, timeout=15)
+    assert t.state_name == "TRIPPED" and not t.interlock_on and not t.readback_high
+    assert t.first_cause_text(["tip", "foramen"]).startswith("foramen:")
+    assert healthy(t)  # back to body temperature, and the trip holds
+
+
+@pytest.mark.req("SR-HIL-06")
+def test_mpremote_exec_fs_and_run(virtual_board, tmp_path):
+    flash = tmp_path / "flash"
+    board = virtual_board(board_dir=flash)
+    board.telemetry()  # the firmware runs: mpremote has to interrupt it first
+    assert board.mpremote("exec", "print(6*7)").stdout.strip() == "42"
+
+    local = tmp_path / "notes.txt"
+    local.write_bytes(bytes(range(256)) * 5)  # more than one 256-byte write chunk, every byte value
+    board.mpremote("fs", "cp", str(local), ":notes.txt")
+    assert (flash / "notes.txt").read_bytes() == local.read_bytes()  # the board folder is its flash
+    listing = board.mpremote("fs", "ls").stdout
+    for name in ("notes.txt", "boot.py", "main.py", "board.py", "config.json", "tgfw/", "lib/"):
+        assert name in listing
+
+    script = tmp_path / "hello.py"
+    script.write_text("import machine, os\nprint('cause', machine.reset_cause(), 'cwd', os.getcwd())\n")
+    out = board.mpremote("run", str(script)).stdout
+    assert out.strip() == "cause 5 cwd /"  # mpremote soft-resets first; the board's root is /
+
+
+@pytest.mark.req("SR-HIL-07")
+def test_ctrl_c_stops_the_firmware_into_the_repl_with_the_interlock_open(virtual_board):
+    board = virtual_board()
+    arm(board)
+    interrupt_to_repl(board)
+    pins = f"machine.pin_level({INTERLOCK_PIN}), machine.pin_level({READBACK_PIN})"
+    out = board.mpremote("resume", "exec", f"import machine; print({pins})")
+    assert out.stdout.split() == ["0", "0"]
+    # Raw-paste execution: there Ctrl-C is only a byte to the port; it still interrupts.
+    proc = board.mpremote("resume", "exec", "--no-follow", "while True: pass")
+    assert proc.returncode == 0
+    assert board.mpremote("resume", "exec", "print('back')").stdout.strip() == "back"
+
+
+@pytest.mark.req("SR-HIL-08")
+def test_soft_reset_restarts_the_firmware_and_the_trip_survives(virtual_board, scenario_file):
+    board = virtual_board(scenario=scenario_file(*TRIP_SCENARIO), speed=4)
+    arm(board)
+    board.event("TRIP", timeout=15)
+    before = board.telemetry(lambda t: t.t_dev_s > 4.2, timeout=15)  # the scenario is back to 37 C
+    interrupt_to_repl(board)
+    since = board.mark()
+    board.send(b"\x04")  # Ctrl-D at the friendly REPL: soft reset, boot.py and main.py again
+    board.wait_bytes(b"MPY: soft reboot\r\n", since=since)
+    boot = board.event("BOOT", since=since)
+    assert boot.state_name == "TRIPPED" and "state=TRIPPED" in boot.text
+    t = board.telemetry(since=since)
+    assert t.state_name == "TRIPPED" and not t.interlock_on
+    assert t.first_cause_text(["tip", "foramen"]).startswith("foramen:")
+    assert t.t_dev_s > before.t_dev_s  # the device clock keeps counting across a soft reset
+    assert healthy(t)
+
+    # mpremote's soft reset (in the raw REPL) keeps the board's files.
+    board.mpremote("soft-reset")
+    out = board.mpremote("exec", "import os, machine; print('trip.json' in os.listdir(), machine.reset_cause())")
+    assert out.stdout.split() == ["True", "5"]
+
+
+@pytest.mark.req("SR-HIL-09")
+def test_hard_reset_and_watchdog_restart_the_board_with_their_cause(virtual_board):
+    board = virtual_board(speed=4)
+    board.telemetry()
+    board.mpremote("reset")
+    board.open()
+    boot = board.event("BOOT")  # machine.reset(): the firmware starts again on its own
+    assert boot.state_name == "DISARMED"
+    assert board.telemetry(since=board.mark()).t_dev_s < 2.0  # a hard reset restarts the device clock
+    assert board.mpremote("resume", "exec", "import machine; print(machine.reset_cause())").stdout.strip() == "2"
+
+    # A watchdog left unfed in virtual time resets the board; the firmware comes back tripped.
+    since = board.mark()
+    board.send(b"import machine, time; w = machine.WDT(timeout=300); time.sleep_ms(1000)\r")
+    boot = board.event("BOOT", since=since)
+    assert boot.state_name == "TRIPPED"
+    t = board.telemetry(since=since)
+    assert t.first_cause_text() == "watchdog" and not t.interlock_on
+    assert board.mpremote("resume", "exec", "import machine; print(machine.reset_cause())").stdout.strip() == "3"
+
+
+@pytest.mark.req("SR-HIL-10")
+@pytest.mark.parametrize("speed, low, high", [(5, 2.0, 5.3), ("max", 50.0, None)])
+def test_speed_is_a_multiple_of_real_time(virtual_board, speed, low, high):
+    board = virtual_board(speed=speed)
+    first = board.telemetry()
+    t0 = time.monotonic()
+    time.sleep(1.5)
+    last = board.telemetry(since=board.flush())
+    rate = (last.t_dev_s - first.t_dev_s) / (time.monotonic() - t0)
+    assert rate >= low
+    if high is not None:
+        assert rate <= high  # paced: never ahead of speed x real time
+
+
+@pytest.mark.req("SR-HIL-11")
+def test_socket_port_serves_the_same_board(virtual_board):
+    board = virtual_board(socket=True)
+    assert board.port.startswith("socket://127.0.0.1:")
+    t = board.telemetry(healthy)
+    assert t.state_name == "DISARMED"
+    assert board.mpremote("exec", "print(6*7)").stdout.strip() == "42"
