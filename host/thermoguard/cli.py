@@ -170,6 +170,29 @@ def cmd_verify(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_export(args) -> int:
+    from thermoguard import export, log
+
+    targets = [(fmt, Path(p)) for fmt, p in (("csv", args.csv), ("npz", args.npz)) if p]
+    if not targets:
+        raise UserError("say what to write: --csv OUT and/or --npz OUT")
+    for _, out in targets:
+        if out.exists() and not args.force:
+            raise UserError(f"{out} exists: choose another name or add --force to overwrite it")
+    try:
+        rows, meta, damage = export.telemetry(args.log)
+    except log.LogError as e:
+        raise UserError(str(e)) from None
+    names = export.channel_names(meta, rows[0][1] if rows else None)
+    for fmt, out in targets:
+        count = export.write_csv(rows, names, out) if fmt == "csv" else export.write_npz(rows, names, out)
+        print(f"{out}: {count} rows")
+    for what in damage:
+        print(f"thermoguard: warning: the log is damaged ({what}); every intact record was exported",
+              file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="thermoguard", description="Temperature-safety monitor for RF ablation.")
     parser.add_argument("--version", action="version", version=f"thermoguard {thermoguard.__version__}")
@@ -194,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="check a log's integrity; non-zero exit on any damage")
     verify.add_argument("log")
     verify.set_defaults(func=cmd_verify)
+
+    export = sub.add_parser("export", help="convert a log to CSV or NumPy arrays")
+    export.add_argument("log")
+    export.add_argument("--csv", help="CSV file (DESIGN.md columns)")
+    export.add_argument("--npz", help="NumPy .npz file: arrays per channel plus time, state and interlock")
+    export.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

@@ -1,0 +1,84 @@
+"""`thermoguard export`: the CSV of DESIGN.md (missing readings empty, never 0 or -1) and
+NumPy arrays, from a log recorded by `thermoguard sim`."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_cli_sim import CONFIG
+
+EXE = str(Path(sys.executable).with_name("thermoguard"))
+# foramen opens (thermocouple unplugged) from 3 s to 4 s, then reads again.
+SCENARIO = "t_s,tip,foramen\n0,37,37\n3,37,open\n4,37,38\n6,37,38\n"
+
+
+def run(*args):
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    d = tmp_path_factory.mktemp("export")
+    (d / "config.json").write_text(json.dumps(CONFIG))
+    (d / "s.csv").write_text(SCENARIO)
+    proc = run("sim", str(d / "s.csv"), "--config", str(d / "config.json"), "--out", str(d / "run.tglog"))
+    assert proc.returncode == 0, proc.stderr
+    return d
+
+
+@pytest.mark.req("SR-EXP-01", "SR-LNK-04")
+def test_csv_has_the_contract_columns_and_empty_missing_values(session):
+    out = session / "run.csv"
+    proc = run("export", str(session / "run.tglog"), "--csv", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["seq", "t_dev_s", "t_host_s", "state", "interlock", "cause",
+                             "tip_c", "tip_fault", "tip_cem43", "foramen_c", "foramen_fault", "foramen_cem43"]
+    assert len(rows) >= 55  # 6 s at 10 Hz
+    faulted = [r for r in rows if r["foramen_fault"]]
+    assert faulted, "the open thermocouple never showed"
+    for r in faulted:
+        assert r["foramen_c"] == ""  # never 0, never -1
+    assert {r["foramen_fault"] for r in faulted} == {"open"}
+    tripped = [r for r in rows if r["state"] == "TRIPPED"]
+    assert tripped and tripped[0]["cause"] == "foramen:open" and tripped[0]["interlock"] == "0"
+    armed = [r for r in rows if r["state"] == "ARMED"]
+    assert armed and all(r["interlock"] in ("0", "1") for r in armed)
+    assert any(r["interlock"] == "1" for r in armed)
+    t = [float(r["t_dev_s"]) for r in rows]
+    assert t == sorted(t) and abs(t[1] - t[0] - 0.1) < 1e-9
+
+
+@pytest.mark.req("SR-EXP-01")
+def test_npz_arrays_match_the_csv(session):
+    out = session / "run.npz"
+    assert run("export", str(session / "run.tglog"), "--npz", str(out)).returncode == 0
+    rows = list(csv.DictReader((session / "run.csv").open())) if (session / "run.csv").exists() else None
+    data = np.load(out)
+    assert {"seq", "t_dev_s", "t_host_ns", "state", "interlock", "foramen_c", "foramen_fault"} <= set(data.files)
+    assert np.isnan(data["foramen_c"][data["foramen_fault"] != 0]).all()
+    if rows is not None:
+        assert len(rows) == len(data["seq"])
+
+
+@pytest.mark.req("SR-EXP-01", "SR-HIL-01")
+def test_an_export_replays_into_the_virtual_board(session):
+    out = session / "replay.csv"
+    assert run("export", str(session / "run.tglog"), "--csv", str(out), "--force").returncode == 0
+    proc = run("sim", str(out), "--config", str(session / "config.json"), "--out", str(session / "replay.tglog"))
+    assert proc.returncode == 0, proc.stderr
+    assert "foramen:open" in proc.stdout
+
+
+@pytest.mark.req("SR-LOG-04")
+def test_export_refuses_to_overwrite_and_reads_only_logs(session):
+    (session / "taken.csv").write_text("keep")
+    proc = run("export", str(session / "run.tglog"), "--csv", str(session / "taken.csv"))
+    assert proc.returncode == 2 and "--force" in proc.stderr
+    assert (session / "taken.csv").read_text() == "keep"
+    proc = run("export", str(session / "taken.csv"), "--csv", str(session / "x.csv"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
