@@ -1,0 +1,79 @@
+"""What every command shares: the one-sentence user error, argument types, configuration,
+scenario and log helpers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tgfw import VERSION as FIRMWARE_VERSION
+from tgfw import config
+
+from thermoguard import paths
+
+
+class UserError(Exception):
+    """A problem with what the user asked for: one sentence, non-zero exit, no traceback."""
+
+
+def parse_speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"speed must be a number or max, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("speed must be above 0")
+    return value
+
+
+def load_config(path: str | None) -> dict:
+    if path is None:
+        return json.loads((paths.DATA / "demo_config.json").read_text())
+    try:
+        return config.load(path)
+    except config.ConfigError as e:
+        raise UserError(f"configuration {path}: {e}") from None
+
+
+def check_scenario(path: str) -> Path:
+    sys.path.insert(0, str(paths.HIL_DEVICE))
+    try:
+        import scenario
+    finally:
+        sys.path.pop(0)
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"scenario {path} does not exist")
+    try:
+        scenario.load(str(p))
+    except scenario.ScenarioError as e:
+        raise UserError(f"scenario {path}: {e}") from None
+    return p
+
+
+def open_log(path: Path, cfg: dict, force: bool, board: str):
+    from thermoguard import log
+
+    meta = {  # the writer adds thermoguard's version, the host and the start time
+        "firmware": FIRMWARE_VERSION,
+        "board": board,
+        "config": cfg,
+        "config_hash": f"{config.config_hash(config.validate(cfg)):08x}",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return log.LogWriter.create(path, meta, force=force)
+    except FileExistsError:
+        raise UserError(f"{path} exists: choose another --out or add --force to overwrite it") from None
+
+
+def default_log(prefix: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path("out") / f"{prefix}-{stamp}.tglog"
+
+
