@@ -147,8 +147,7 @@ class _Board:
             self.models[name] = model
 
 
-def _power_on():
-    board = _Board()
+def _power_on(board):
     board_dir = _env("TG_VB_DIR")
     ctl_fd = int(_env("TG_VB_CTL", "-1"))
     if ctl_fd >= 0:
@@ -189,7 +188,6 @@ def _power_on():
         board.follow(board.world0 / 1000000 + time.now_us() / 1000000)
     time.add_hook(board.hook)
     sys.atexit(board.at_exit)
-    return board
 
 
 def _run(name, scope):
@@ -208,12 +206,18 @@ def _run(name, scope):
     return False
 
 
-_BOARD = _power_on()
+_BOARD = _Board()
+try:
+    _power_on(_BOARD)
+    _ok = True
+except Exception as e:  # noqa: BLE001 - a broken virtual board still shows why, and its REPL works
+    sys.print_exception(e)
+    _ok = False
 _BOARD.send("READY")
 try:
     # As a board does: boot.py always; main.py only in the friendly REPL's mode and only
     # when boot.py completed. Both run in the REPL's globals, so names they leave are seen.
-    if _run("boot.py", globals()) and _env("TG_VB_MODE", "friendly") == "friendly":
+    if _ok and _run("boot.py", globals()) and _env("TG_VB_MODE", "friendly") == "friendly":
         _run("main.py", globals())
 except KeyboardInterrupt:
     pass

@@ -184,3 +184,18 @@ def test_socket_port_serves_the_same_board(virtual_board):
     t = board.telemetry(healthy)
     assert t.state_name == "DISARMED"
     assert board.mpremote("exec", "print(6*7)").stdout.strip() == "42"
+
+
+@pytest.mark.req("SR-HIL-08")
+def test_board_folder_is_flash_a_trip_survives_a_power_cycle(virtual_board, scenario_file, tmp_path):
+    flash = tmp_path / "flash"
+    board = virtual_board(scenario=scenario_file(*TRIP_SCENARIO), speed=4, board_dir=flash)
+    arm(board)
+    board.event("TRIP", timeout=15)
+    board.stop()  # power off
+    assert (flash / "trip.json").exists()
+    board = virtual_board(board_dir=flash, speed=4)  # power on, the same flash
+    boot = board.event("BOOT")
+    assert boot.state_name == "TRIPPED"
+    cause = board.mpremote("resume", "exec", "import machine; print(machine.reset_cause())").stdout.strip()
+    assert cause == "1"  # machine.PWRON_RESET
