@@ -3,6 +3,8 @@ MicroPython Unix port, reached only through its port, by pyserial and by mpremot
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -46,6 +48,20 @@ def test_port_path_first_and_telemetry_of_the_real_firmware(virtual_board):
     assert t.state_name == "DISARMED"
     assert not t.interlock_on and t.has_readback and not t.readback_high
     assert [c.fault_word for c in t.channels] == ["", ""]
+
+
+@pytest.mark.req("SR-HIL-03")
+@pytest.mark.parametrize("args, words", [
+    (["--scenario", "no-such.csv"], "scenario no-such.csv does not exist"),
+    (["--config", "no-such.json"], "configuration no-such.json"),
+    (["--speed", "0"], "speed must be above 0"),
+])
+def test_bad_arguments_are_one_sentence_and_no_port(args, words, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "thermoguard.virtual", *args], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stdout == ""  # no port line: nothing to open
+    assert words in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.req("SR-HIL-03")

@@ -20,23 +20,16 @@ from pathlib import Path
 from tgfw import config
 
 from thermoguard import paths
+from thermoguard.cli.common import UserError, check_scenario, parse_speed
+
+HELP = "serve a virtual board; the first line of output is its serial device path"
 
 
-class UserError(Exception):
-    pass
-
-
-def parse_speed(text: str) -> float:
-    """A real-time multiple, or max (0: as fast as the firmware runs)."""
-    if text == "max":
-        return 0.0
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"speed must be a number or max, not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("speed must be above 0")
-    return value
+def register(sub) -> None:
+    """`thermoguard virtual` (thermoguard.cli: COMMANDS)."""
+    p = sub.add_parser("virtual", help=HELP, description=HELP)
+    add_arguments(p)
+    p.set_defaults(func=cmd_virtual)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,22 +61,6 @@ def config_text(path: str | None) -> str:
     return Path(path).read_text()
 
 
-def check_scenario(path: str) -> Path:
-    sys.path.insert(0, str(paths.HIL_DEVICE))
-    try:
-        import scenario
-    finally:
-        sys.path.pop(0)
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"scenario {path} does not exist")
-    try:
-        scenario.load(str(p))
-    except scenario.ScenarioError as e:
-        raise UserError(f"scenario {path}: {e}") from None
-    return p
-
-
 class _Stop(Exception):
     pass
 
@@ -105,14 +82,18 @@ def cmd_virtual(args) -> int:
         text = config_text(args.config)
     bridge_mod = load_bridge()
     bridge_mod.prepare_board_dir(board_dir, text)
-    port = bridge_mod.SocketPort(args.socket) if args.socket is not None else bridge_mod.PtyPort()
-    bridge = bridge_mod.Bridge(board_dir, port, scenario=scenario, speed=args.speed,
+    try:
+        port = bridge_mod.SocketPort(args.socket) if args.socket is not None else bridge_mod.PtyPort()
+    except OSError as e:
+        raise UserError(f"cannot open the board's port: {e}") from None
+    speed = args.speed or 0.0  # parse_speed gives None for max
+    bridge = bridge_mod.Bridge(board_dir, port, scenario=scenario, speed=speed,
                                log=Path(args.log) if args.log else None)
     old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         print(port.url, flush=True)
-        speed = "as fast as it runs" if not args.speed else f"{args.speed:g}x real time"
-        print(f"thermoguard virtual: board folder {board_dir}, {speed}"
+        pace = f"{speed:g}x real time" if speed else "as fast as it runs"
+        print(f"thermoguard virtual: board folder {board_dir}, {pace}"
               f"{', scenario ' + str(scenario) if scenario else ''}; Ctrl-C ends it", file=sys.stderr, flush=True)
         bridge.run()
     except (KeyboardInterrupt, _Stop):
