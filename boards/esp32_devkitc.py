@@ -16,6 +16,9 @@ READBACK = 27
 LED = 2
 WDT_RESET = machine.WDT_RESET
 
+# Pins a chip select must not use.
+RESERVED = {SCK: "SPI SCK", MOSI: "SPI MOSI", MISO: "SPI MISO", INTERLOCK: "interlock output", READBACK: "interlock readback", LED: "status LED"}
+
 
 def interlock():
     return Pin(INTERLOCK, Pin.OUT, value=0)

@@ -17,6 +17,10 @@ SPI_PINS = ("X5", "X6", "X7", "X8")
 WDT_RESET = machine.WDT_RESET
 
 
+# Pins a chip select must not use (besides the SPI pins, which pin_name refuses).
+RESERVED = {24: "interlock output", 23: "interlock readback"}  # Y12 and Y11 as chip-select numbers
+
+
 def pin_name(n):
     if 1 <= n <= 12:
         name = "X%d" % n

@@ -17,6 +17,9 @@ LED = 25
 WDT_MAX_MS = 8388  # the RP2040 watchdog cannot count longer
 WDT_RESET = machine.WDT_RESET
 
+# Pins a chip select must not use.
+RESERVED = {SCK: "SPI SCK", MOSI: "SPI MOSI", MISO: "SPI MISO", INTERLOCK: "interlock output", READBACK: "interlock readback", LED: "status LED"}
+
 
 def interlock():
     return Pin(INTERLOCK, Pin.OUT, value=0)

@@ -15,6 +15,9 @@ READBACK = 14
 LED = 25
 WDT_RESET = machine.WDT_RESET
 
+# Pins a chip select must not use.
+RESERVED = {INTERLOCK: "interlock output", READBACK: "interlock readback", LED: "status LED"}
+
 
 def interlock():
     return Pin(INTERLOCK, Pin.OUT, value=0)

@@ -49,6 +49,9 @@ REPLY_CHUNK = 180  # characters of configuration per GET reply frame
 
 def make_driver(bus, board, ch):
     """The driver of a channel's chip, on its chip select (modules load only when used)."""
+    taken = getattr(board, "RESERVED", {}).get(ch["cs"])
+    if taken:  # a chip select on the interlock pin would select that chip whenever RF is off
+        raise ValueError("%s.cs: pin %d is the board's %s" % (ch["name"], ch["cs"], taken))
     chip = ch["chip"]
     if chip not in (MAX31855, MAX31856, MAX6675):
         raise ValueError("unknown chip " + chip)

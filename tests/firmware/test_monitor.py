@@ -273,3 +273,15 @@ def test_a_configuration_the_board_cannot_wire_stays_disarmed():
     assert m.guard.arm(None, False, []) == ["no valid configuration", "config"]
     host.close()
     device.close()
+
+
+@req("SR-CFG-06")
+def test_a_chip_select_on_a_board_pin_is_refused_by_that_board():
+    doc = example()
+    doc["channels"][0]["cs"] = 15  # the virtual board's interlock output
+    rig = Rig(doc)
+    assert rig.monitor.cfg is None
+    assert "tip.cs: pin 15 is the board's interlock output" in rig.monitor.config_error
+    rig.cycles(3)
+    assert rig.state() == DISARMED and rig.interlock() == 0
+    rig.close()
