@@ -14,10 +14,10 @@ check catches it, which the matrix pins rather than hiding the limit.
 from __future__ import annotations
 
 import pytest
+from tgfw import codes
 from thermoguard import protocol
 from thermoguard.simrun import SessionRunner
 from thermoguard.vboard import ScenarioBoard
-from tgfw import codes
 
 CHIPS = ("max31855", "max31856", "max6675")
 ROLES = ("protective", "ablation")
