@@ -17,7 +17,10 @@ LED = 2
 WDT_RESET = machine.WDT_RESET
 
 # Pins a chip select must not use.
-RESERVED = {SCK: "SPI SCK", MOSI: "SPI MOSI", MISO: "SPI MISO", INTERLOCK: "interlock output", READBACK: "interlock readback", LED: "status LED"}
+RESERVED = {
+    SCK: "SPI SCK", MOSI: "SPI MOSI", MISO: "SPI MISO",
+    INTERLOCK: "interlock output", READBACK: "interlock readback", LED: "status LED",
+}
 
 
 def interlock():

@@ -18,7 +18,10 @@ WDT_MAX_MS = 8388  # the RP2040 watchdog cannot count longer
 WDT_RESET = machine.WDT_RESET
 
 # Pins a chip select must not use.
-RESERVED = {SCK: "SPI SCK", MOSI: "SPI MOSI", MISO: "SPI MISO", INTERLOCK: "interlock output", READBACK: "interlock readback", LED: "status LED"}
+RESERVED = {
+    SCK: "SPI SCK", MOSI: "SPI MOSI", MISO: "SPI MISO",
+    INTERLOCK: "interlock output", READBACK: "interlock readback", LED: "status LED",
+}
 
 
 def interlock():
