@@ -341,7 +341,7 @@ class Bridge:
         self.mode = "friendly"  # the REPL mode the board is in, from what it prints
         self.clock_us = 0  # device clock at the next start
         self.world_us = 0  # scenario time when the device clock reads 0
-        self.resets = 0
+        self.resets = 0  # restarts so far, of any kind
         self._tail = b""
         self._early = bytearray()  # client input before the board is ready
         self._pending = bytearray()  # input for the board that it has not taken yet
@@ -437,7 +437,7 @@ class Bridge:
     # Board to client
 
     def _from_board(self, board: BoardRun) -> None:
-        while True:
+        for _ in range(16):  # bounded: a board at full speed must not starve the client's input
             data = board.read_output()
             if data is None:
                 self._ended(board)

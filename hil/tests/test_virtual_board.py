@@ -191,6 +191,7 @@ def test_speed_is_a_multiple_of_real_time(virtual_board, speed, low, high):
     assert rate >= low
     if high is not None:
         assert rate <= high  # paced: never ahead of speed x real time
+    assert board.mpremote("exec", "print(6*7)").stdout.strip() == "42"  # Ctrl-C stops a board at any speed
 
 
 @pytest.mark.req("SR-HIL-11")
