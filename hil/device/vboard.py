@@ -19,6 +19,7 @@ import select  # noqa: E402
 import time  # noqa: E402 - the virtual clock
 
 import machine  # noqa: E402 - the emulated one, from hil/device
+import plant  # noqa: E402
 import scenario  # noqa: E402
 import virtual as board  # noqa: E402
 from chipmodels.max6675 import MAX6675  # noqa: E402
@@ -71,7 +72,10 @@ def pace(monitor, poller, speed):
 
 def main():
     os.chdir(board_dir)
-    sc = scenario.load(scenario_path)
+    # A .json file is a closed-loop plant (hil/device/plant.py), anything else a scenario CSV.
+    closed_loop = scenario_path.endswith(".json")
+    sc = plant.load(scenario_path) if closed_loop else scenario.load(scenario_path)
+    tracks = sc.params if closed_loop else sc.tracks
     models = attach_models("config.json")
     time.set_speed(int(speed))
     monitor = Monitor(board, "config.json", "trip.json")
@@ -79,10 +83,14 @@ def main():
     poller.register(sys.stdin, select.POLLIN)
     end_us = int(sc.end_s * 1000000) + monitor.sampler.period
     faults = {}
+    last_us = time.now_us()
     while time.now_us() < end_us:
         t = time.now_us() / 1000000
+        if closed_loop:  # the tissue heats while the interlock permits RF
+            sc.step((time.now_us() - last_us) / 1000000, machine.pin_level(board.INTERLOCK) == 1)
+            last_us = time.now_us()
         for name, model in models.items():
-            if name not in sc.tracks:
+            if name not in tracks:
                 continue
             celsius, word = sc.at(name, t)
             if word != faults.get(name):

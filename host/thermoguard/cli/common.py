@@ -41,8 +41,10 @@ def load_config(path: str | None) -> dict:
 
 
 def check_scenario(path: str) -> Path:
+    """A scenario CSV, or a closed-loop plant (.json), checked before a board starts."""
     sys.path.insert(0, str(paths.HIL_DEVICE))
     try:
+        import plant
         import scenario
     finally:
         sys.path.pop(0)
@@ -50,8 +52,8 @@ def check_scenario(path: str) -> Path:
     if not p.is_file():
         raise UserError(f"scenario {path} does not exist")
     try:
-        scenario.load(str(p))
-    except scenario.ScenarioError as e:
+        (plant if p.suffix == ".json" else scenario).load(str(p))
+    except (scenario.ScenarioError, plant.PlantError) as e:
         raise UserError(f"scenario {path}: {e}") from None
     return p
 

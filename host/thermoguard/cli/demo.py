@@ -37,12 +37,13 @@ def demo_line(t: protocol.Telemetry, names: list[str]) -> str:
 def run(args) -> int:
     cfg = load_config(None)
     names = [ch["name"] for ch in cfg["channels"]]
-    scenario_path = paths.DATA / "demo_scenario.csv"
+    scenario_path = paths.DATA / "demo_plant.json"  # closed loop: a trip stops the heating
     out = Path(args.out) if args.out else default_log("demo")
     recorder = open_log(out, cfg, args.force, "virtual")
     speed_text = "as fast as it runs" if args.speed is None else f"{args.speed:g}x real time"
-    print(f"thermoguard demo: the firmware on the virtual board ({speed_text}), RF ablation scenario")
+    print(f"thermoguard demo: the firmware on the virtual board ({speed_text}), RF ablation of a vertebra")
     print("  tip: ablation probe thermocouple; foramen: protective, trips at 45 C")
+    print("  the tissue heats only while the interlock permits RF, and cools when it does not")
     next_line = [0.0]
 
     def show(item):
