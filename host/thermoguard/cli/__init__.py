@@ -10,7 +10,7 @@ import sys
 import thermoguard
 from thermoguard.cli.common import UserError
 
-COMMANDS = ("demo", "sim", "verify", "export")
+COMMANDS = ("demo", "sim", "virtual", "verify", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
