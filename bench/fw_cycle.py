@@ -56,7 +56,7 @@ class FrameChip:
 def make_config(n):
     chans = []
     for i in range(n):
-        chans.append({"name": "c%d" % i, "chip": "max31855", "cs": 20 + i, "role": "protective",
+        chans.append({"name": "c%d" % i, "chip": "max31855", "cs": 30 + i, "role": "protective",
                       "high_c": 45.0, "low_c": 10.0, "rate_c_per_s": 2.0, "dose_cem43": 40.0})
     return {"sample_hz": 10, "stale_ms": 300, "host_timeout_s": 0, "channels": chans}
 
@@ -75,7 +75,7 @@ def bench_cycle(n, cycles=2000):
     with open(path, "w") as f:
         f.write(json.dumps(make_config(n)))
     for i in range(n):
-        machine.attach_chip(20 + i, FrameChip(FRAMES_31855))
+        machine.attach_chip(30 + i, FrameChip(FRAMES_31855))
     # /dev/null as the serial port: always writable, never a command (a host that reads).
     sink = open("/dev/null", "wb")
     source = open("/dev/null", "rb")

@@ -23,6 +23,13 @@ def firmware_figures() -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def sim_figures() -> dict:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import sim_bench
+
+    return sim_bench.main()
+
+
 def main() -> None:
     fw = firmware_figures()
     print("Safety cycle on the MicroPython Unix port (chips answering preallocated frames):")
@@ -40,6 +47,13 @@ def main() -> None:
     print(f"  thermoguard cycle cost per channel: {per_channel:8.1f} us  (8-channel minus 1-channel cycle, / 7)")
     print(f"  Adafruit temperature_NIST:          {theirs:8.1f} us")
     print(f"  ratio (cycle per channel / Adafruit): {per_channel / theirs:.3f}  (target <= 0.2)")
+    sim = sim_figures()
+    print()
+    print("Virtual board: thermoguard sim --speed max, 20-minute 8-channel 10 Hz scenario:")
+    print(f"  wall time {sim['wall_s']:.2f} s: {sim['speedup']:.0f} times real time (target >= 200)")
+    print(f"  trip latency: {sim['trip_latency_cycles']:.1f} cycles after the step crosses the limit "
+          f"(chip conversion included), cause {sim['trip_cause']}")
+    fw["sim"] = sim
     out = ROOT / "build" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(fw, indent=2))

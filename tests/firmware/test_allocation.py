@@ -15,7 +15,7 @@ def eight_channels():
     chans = []
     for i, chip in enumerate(CHIPS):
         role = "protective" if i % 2 else "ablation"
-        ch = {"name": "ch%d" % i, "chip": chip, "cs": 20 + i, "role": role, "high_c": 45.0 if i % 2 else 95.0,
+        ch = {"name": "ch%d" % i, "chip": chip, "cs": 30 + i, "role": role, "high_c": 45.0 if i % 2 else 95.0,
               "rate_c_per_s": 2.0}
         if role == "protective":
             ch["low_c"] = 10.0
