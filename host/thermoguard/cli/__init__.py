@@ -10,7 +10,7 @@ import sys
 import thermoguard
 from thermoguard.cli.common import UserError
 
-COMMANDS = ("demo", "sim", "virtual", "verify", "export")
+COMMANDS = ("demo", "sim", "virtual", "record", "operator", "config", "ports", "verify", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,201 @@
+"""`thermoguard record --port P --out LOG [--duration S] [--force]`: record a board's stream.
+
+The log keeps the raw bytes as received (docs/log-format.md); its header holds the board
+name, firmware version and configuration hash from INFO and the configuration from GET.
+A live line on stderr shows frames, rate, gaps, CRC errors and elapsed time; Ctrl-C ends
+the recording with the log closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+from thermoguard import log
+from thermoguard.board import Board, NoReply, connect
+from thermoguard.cli.common import UserError
+from thermoguard.recorder import RECONNECT_TIMEOUT_S, Recorder, Stats
+from thermoguard.transport import PortError, PortLost
+
+PLAIN_EVERY_S = 10.0  # a status line this often when stderr is not a terminal
+REDRAW_S = 0.25
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be above 0")
+    return value
+
+
+def register(sub) -> None:
+    p = sub.add_parser("record", help="record a board's stream into a log")
+    p.add_argument("--port", required=True, help="the board's port: a device, /dev/pts/N, socket://host:port")
+    p.add_argument("--out", required=True, help="the log file to write")
+    p.add_argument("--duration", type=_positive, help="stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing log")
+    p.add_argument("--reconnect-timeout", type=_positive, default=RECONNECT_TIMEOUT_S, metavar="S",
+                   help=f"how long to try to reopen a lost port before giving up (default {RECONNECT_TIMEOUT_S:g} s)")
+    p.set_defaults(func=run)
+
+
+class StatusLine:
+    """One live line: redrawn in place on a terminal, an occasional plain line otherwise."""
+
+    def __init__(self, stream, interactive: bool | None = None, plain_every: float = PLAIN_EVERY_S) -> None:
+        self.stream = stream
+        self.interactive = stream.isatty() if interactive is None else interactive
+        self.every = REDRAW_S if self.interactive else plain_every
+        self._last = time.monotonic()
+        self._window: deque[tuple[float, int]] = deque()
+        self._shown = False
+
+    def text(self, s: Stats) -> str:
+        now = time.monotonic()
+        self._window.append((now, s.frames))
+        while len(self._window) > 2 and now - self._window[0][0] > 2.0:
+            self._window.popleft()
+        t0, f0 = self._window[0]
+        rate = f"{(s.frames - f0) / (now - t0):.1f}/s" if now - t0 >= 0.5 else "--/s"
+        m, sec = divmod(int(s.elapsed), 60)
+        h, m = divmod(m, 60)
+        state = f"  {s.state}" if s.state else ""
+        return (f"{h:02d}:{m:02d}:{sec:02d}  {s.frames} frames  {rate}  gaps {s.gaps}  "
+                f"CRC errors {s.crc_errors}  lost {s.lost}{state}")
+
+    def update(self, s: Stats) -> None:
+        line = self.text(s)
+        if time.monotonic() - self._last < self.every:
+            return
+        self._last = time.monotonic()
+        self._write(("\r" + line + "\x1b[K") if self.interactive else line + "\n")
+        self._shown = self.interactive
+
+    def message(self, text: str) -> None:
+        self._write(("\r\x1b[K" if self._shown else "") + text + "\n")
+        self._shown = False
+
+    def finish(self) -> None:
+        if self._shown:
+            self._write("\r\x1b[K")
+            self._shown = False
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed terminal must not end the recording
+
+
+def header_meta(board: Board, port: str, warn) -> dict:
+    """Board, firmware and configuration hash from INFO; the configuration from GET."""
+    meta: dict = {"port": port}
+    info = board.info
+    if info is None:
+        warn("the board sent frames but did not answer INFO: board, firmware and configuration are "
+             "left empty in the log header")
+        return meta
+    meta.update(firmware=info.firmware, board=info.board, config_hash=info.config_hash)
+    if info.config_hash is None:
+        warn(f"the board has no valid configuration ({info.error or 'none'})")
+        return meta
+    try:
+        text, reply = board.get_config()
+        why = reply.text
+        meta["config"] = json.loads(text) if text is not None else None
+    except NoReply as e:
+        text, why = None, str(e)
+    except ValueError:
+        text, why = None, "not JSON"
+    if text is None:
+        warn(f"the board's configuration could not be read ({why}); the log header has none")
+    return meta
+
+
+def run(args) -> int:
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists: choose another --out or add --force to overwrite it")
+    status = StatusLine(sys.stderr)
+    early: list[tuple[bytes, int]] = []  # bytes read before the log exists: logged first
+    try:
+        board = connect(args.port, require_reply=False, on_bytes=lambda data, t: early.append((data, t)))
+    except PortLost as e:
+        raise UserError(f"{args.port} failed while asking INFO: {e}") from None
+    except PortError as e:
+        raise UserError(str(e)) from None
+    try:
+        meta = header_meta(board, args.port, lambda text: status.message(f"thermoguard: warning: {text}"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        writer = log.LogWriter.create(out, meta, force=args.force)
+    except FileExistsError:
+        board.close()
+        raise UserError(f"{out} exists: choose another --out or add --force to overwrite it") from None
+    except OSError as e:
+        board.close()
+        raise UserError(f"cannot create {out}: {e.strerror or e}") from None
+    except PortLost as e:
+        board.close()
+        raise UserError(f"{args.port} failed while reading the configuration: {e}") from None
+    except PortError as e:
+        board.close()
+        raise UserError(str(e)) from None
+    except BaseException:
+        board.close()
+        raise
+    recorder = Recorder(board.transport, writer, reconnect_timeout_s=args.reconnect_timeout,
+                        on_status=status.update, on_message=status.message, expected=board.info)
+    what = board.info.describe() if board.info else "board unknown"
+    status.message(f"recording {args.port} ({what}) to {out}; Ctrl-C ends it")
+    stats = _record(recorder, board, writer, early, args.duration, status)
+    print(summary(stats, out))
+    if stats.gave_up:
+        print(f"thermoguard: {stats.gave_up}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _record(recorder: Recorder, board: Board, writer: log.LogWriter, early, duration, status) -> Stats:
+    def stop(signum, frame):
+        if recorder.stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: the user insists
+        recorder.stop.set()
+
+    # The first Ctrl-C only sets a flag: the loop ends between two whole log writes.
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for data, t_ns in early:
+            recorder.feed(data, t_ns)
+        return recorder.run(duration)
+    except OSError as e:
+        raise UserError(f"cannot write {writer.path}: {e.strerror or e}") from None
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        status.finish()
+        board.close()
+        try:
+            writer.close()
+        except OSError as e:
+            raise UserError(f"cannot write {writer.path}: {e.strerror or e}") from None
+
+
+def summary(s: Stats, out: Path) -> str:
+    m, sec = divmod(s.elapsed, 60)
+    lines = [f"recorded {s.frames} frames ({s.telemetry} telemetry, {s.events} events, {s.replies} replies), "
+             f"{s.text_lines} text lines, {s.bytes} bytes in {int(m)} min {sec:.1f} s",
+             f"frames lost {s.lost}, CRC errors {s.crc_errors}, garbage {s.garbage}, gaps {s.gaps}, "
+             f"board restarts {s.restarts}, heartbeats sent {s.heartbeats}",
+             f"log: {out}"]
+    if s.state:
+        lines.insert(1, f"last state {s.state}")
+    return "\n".join(lines)

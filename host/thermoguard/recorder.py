@@ -1,0 +1,165 @@
+"""Record a board's stream into a session log (docs/log-format.md) and keep its heartbeat.
+
+The recorder writes every byte as it arrives (LogWriter.write_bytes with the receive
+time), decodes a copy for the live counters, sends `HB` once a second (an armed board
+trips when its host falls silent, DESIGN.md principle 1), and when the port fails it
+writes a GAP record with the reason and reopens the port with a bounded backoff.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from thermoguard import protocol
+from thermoguard.board import BoardInfo, parse_info
+from thermoguard.log import LogWriter
+from thermoguard.transport import PortLost, Transport
+
+HEARTBEAT_S = 1.0
+STATUS_S = 0.25  # how often on_status is called
+RECONNECT_TIMEOUT_S = 60.0  # long enough to plug a cable back in
+
+
+@dataclass
+class Stats:
+    """What the recorder has seen so far; counters summed over the stream's pieces between gaps."""
+
+    started: float = field(default_factory=time.monotonic)
+    bytes: int = 0
+    frames: int = 0
+    telemetry: int = 0
+    events: int = 0
+    replies: int = 0
+    text_lines: int = 0
+    crc_errors: int = 0
+    garbage: int = 0
+    lost: int = 0
+    restarts: int = 0
+    gaps: int = 0
+    heartbeats: int = 0
+    heartbeats_refused: int = 0  # the port would not take the heartbeat in time
+    state: str = ""  # the board's state in its latest telemetry
+    gave_up: str = ""  # why the recording ended without the port, or ""
+    _done: dict = field(default_factory=dict, repr=False)  # counters of the decoders before the last gap
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def count(self, items: list[protocol.Item], decoder: protocol.Decoder) -> None:
+        for item in items:
+            if isinstance(item, protocol.Telemetry):
+                self.telemetry += 1
+                self.state = item.state_name
+            elif isinstance(item, protocol.Event):
+                self.events += 1
+                self.state = item.state_name
+            elif isinstance(item, protocol.Reply):
+                self.replies += 1
+        for name in ("frames", "text_lines", "crc_errors", "garbage", "lost", "restarts"):
+            setattr(self, name, self._done.get(name, 0) + getattr(decoder, name))
+
+    def close_segment(self) -> None:
+        """A gap: the next bytes are a new stream, counted by a new decoder."""
+        self._done = {name: getattr(self, name) for name in
+                      ("frames", "text_lines", "crc_errors", "garbage", "lost", "restarts")}
+
+
+class Recorder:
+    """Reads the transport into the log until stopped, the duration ends, or the port is gone."""
+
+    def __init__(self, transport: Transport, writer: LogWriter, *, heartbeat_s: float = HEARTBEAT_S,
+                 reconnect_timeout_s: float = RECONNECT_TIMEOUT_S,
+                 on_status: Callable[[Stats], None] | None = None,
+                 on_message: Callable[[str], None] | None = None, expected: BoardInfo | None = None) -> None:
+        self.transport = transport
+        self.writer = writer
+        self.heartbeat_s = heartbeat_s
+        self.reconnect_timeout_s = reconnect_timeout_s
+        self.on_status = on_status or (lambda stats: None)
+        self.on_message = on_message or (lambda text: None)
+        self.stats = Stats()
+        self.decoder = protocol.Decoder()
+        self.stop = threading.Event()
+        self.expected = expected  # the board's INFO at the start: checked again after a reconnect
+        self._asked_info = False
+
+    def feed(self, data: bytes, t_ns: int | None = None) -> None:
+        """Log and count bytes read from the port (also those read before the recorder ran)."""
+        self.writer.write_bytes(data, t_ns)
+        self.stats.bytes += len(data)
+        items = self.decoder.feed(data)
+        self.stats.count(items, self.decoder)
+        if self._asked_info:
+            for item in items:
+                if isinstance(item, protocol.Reply) and item.verb == "INFO" and item.ok:
+                    self._asked_info = False
+                    self._compare(parse_info(item.detail))
+
+    def _compare(self, info: BoardInfo) -> None:
+        # The same port may now lead to another board (a /dev/ttyACM0 given to the next device).
+        was = self.expected
+        if was is not None and (info.board, info.firmware, info.config_hash) != (
+                was.board, was.firmware, was.config_hash):
+            text = f"after the gap the port answers as {info.describe()}, not as at the start"
+            self.writer.note(text)
+            self.on_message(f"thermoguard: warning: {text}")
+
+    def run(self, duration_s: float | None = None) -> Stats:
+        end = None if duration_s is None else time.monotonic() + duration_s
+        next_hb = next_status = time.monotonic()
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if end is not None and now >= end:
+                break
+            try:
+                if now >= next_hb:
+                    self._heartbeat()
+                    next_hb = now + self.heartbeat_s
+                data = self.transport.read()
+                if data:
+                    self.feed(data)
+            except PortLost as e:
+                if not self._regain(str(e), end):
+                    break
+                next_hb = time.monotonic()  # an armed board needs the heartbeat at once
+            if time.monotonic() >= next_status:
+                self.on_status(self.stats)
+                next_status = time.monotonic() + STATUS_S
+        self.on_status(self.stats)
+        return self.stats
+
+    def _heartbeat(self) -> None:
+        if self.transport.write(protocol.encode_command("HB")):
+            self.stats.heartbeats += 1
+        else:
+            self.stats.heartbeats_refused += 1
+
+    def _regain(self, reason: str, end: float | None) -> bool:
+        """Note the gap and reopen the port; False when the recording should end."""
+        self.writer.note_gap(f"port lost: {reason}")
+        self.stats.gaps += 1
+        self.stats.close_segment()
+        self.decoder = protocol.Decoder()
+        self.on_message(f"port lost: {reason}; reopening {self.transport.url}")
+        lost_at = time.monotonic()
+        window = self.reconnect_timeout_s
+        if end is not None:
+            window = min(window, max(0.0, end - lost_at))
+        if self.transport.reconnect(window, self.stop):
+            waited = time.monotonic() - lost_at
+            self.writer.note(f"reconnected to {self.transport.url} after {waited:.1f} s")
+            self.on_message(f"reconnected after {waited:.1f} s")
+            if self.expected is not None:
+                try:
+                    self._asked_info = self.transport.write(protocol.encode_command("INFO"))
+                except PortLost:
+                    pass  # lost again at once: the next read finds it and notes the gap
+            return True
+        if not self.stop.is_set() and (end is None or time.monotonic() < end):
+            self.stats.gave_up = (f"lost {self.transport.url} and could not reopen it within "
+                                  f"{self.reconnect_timeout_s:g} s: {self.transport.last_error or reason}")
+        return False
