@@ -21,8 +21,8 @@ import micropython
 from tgfw import VERSION, codes, config, persist
 from tgfw.channels import Channels, elapsed_ms
 from tgfw.chips import MAX6675, MAX31855, MAX31856
-from tgfw.codes import ARMED, DISARMED
-from tgfw.guard import Guard
+from tgfw.codes import ARMED
+from tgfw.guard import Guard, restore_dose
 from tgfw.link import (
     CMD_BAD,
     CMD_LINE,
@@ -68,6 +68,7 @@ class Monitor:
         self.config_path = config_path
         self.trip_path = trip_path
         self.seq = 0
+        self.unsaved_trip = False
         self.events = []  # (event, text) waiting to be sent after the cycle
         self.exception = None
         self.out = stream_out if stream_out is not None else sys.stdout.buffer
@@ -127,10 +128,12 @@ class Monitor:
     def _restore_trip(self, board):
         try:
             record = persist.load(self.trip_path)
-        except ValueError:
+        except (ValueError, OSError):
             record = {}  # a damaged record still means the board was tripped
-        if record is not None:
-            self.guard.restore(record, self.names)
+        if record is not persist.MISSING:
+            self.guard.restore(record if type(record) is dict else {}, self.names)
+            if self.channels is not None:
+                restore_dose(record, self.names, self.channels.dose)
         if board.reset_cause() == board.WDT_RESET:
             self.guard.fail(codes.G_WATCHDOG)
 
@@ -143,6 +146,8 @@ class Monitor:
                 self.cycle()
         finally:
             self.guard.open_interlock()
+            if self.unsaved_trip or self.guard.tripped_now:
+                self.save_trip()  # an interrupt between the trip and its record
 
     @micropython.native
     def cycle(self):
@@ -175,7 +180,7 @@ class Monitor:
                 d = drivers[i]
                 code = bad[i] or d.read()
                 ch.update(i, code, d.tc if code == 0 else None, d.cj, d.repeats, now, dt)
-            if self.sampler.streak >= s.max_overruns:
+            if self.sampler.load >= 2 * s.max_overruns:
                 g |= codes.G_OVERRUN
             if guard.state == ARMED and s.host_timeout_ms and elapsed_ms(now, self.last_hb) > s.host_timeout_ms:
                 g |= codes.G_HOST
@@ -227,16 +232,26 @@ class Monitor:
                 bad[i] = self.drivers[i].configure()
         if guard.tripped_now:
             guard.tripped_now = False
-            try:
-                persist.save(self.trip_path, guard.record(self.names))
-            except OSError as e:
-                print("thermoguard: cannot store the trip record:", e)
+            self.unsaved_trip = True
             self._event(EV_TRIP, ",".join(guard.causes(self.names)))
+        if self.unsaved_trip:  # tried every cycle until it is in flash
+            self.save_trip()
         while self.events:
             event, text = self.events.pop(0)
             sm = self.sampler if hasattr(self, "sampler") else None
             t_s, t_us = (sm.t_s, sm.t_us) if sm else (0, 0)
             self.sender.send(encode_event(self._next_seq(), t_s, t_us, event, guard.state, text))
+
+    def save_trip(self):
+        """Write the trip record; False (and tried again next cycle) when flash refuses."""
+        dose = self.channels.dose if self.channels is not None else None
+        try:
+            persist.save(self.trip_path, self.guard.record(self.names, dose))
+        except OSError as e:
+            print("thermoguard: cannot store the trip record:", e)
+            return False
+        self.unsaved_trip = False
+        return True
 
     def _event(self, event, text):
         self.events.append((event, text))
@@ -340,34 +355,24 @@ class Monitor:
         except config.ConfigError as e:
             self._reply("ERR SET " + str(e))
             return
-        state = self.guard.state
-        if state != DISARMED:
-            loose = config.loosenings(self.cfg, new)
-            if loose:
-                self._reply("ERR SET while %s only tightening is allowed: %s" % (
-                    codes.STATE_NAMES[state], ", ".join(loose)))
-                return
+        # The host can only make things safer (DESIGN.md principle 1): by command a
+        # configuration may only tighten, in every state; anything else is flashed.
+        loose = config.loosenings(self.cfg, new)
+        if loose:
+            self._reply("ERR SET only tightening by command (flash a configuration for the rest): %s"
+                        % ", ".join(loose))
+            return
         try:
             persist.save(self.config_path, new)
         except OSError as e:
             self._reply("ERR SET cannot store the configuration: %s" % e)
             return
-        if state == DISARMED:
-            old = self.cfg
-            try:
-                self._apply(new)
-            except Exception as e:  # the board cannot wire it: keep what worked
-                self._apply(old)
-                persist.save(self.config_path, old)
-                self._reply("ERR SET the board cannot use it: %s" % e)
-                return
-        else:
-            self._tighten(new)
+        self._tighten(new)
         self._reply("OK SET " + " ".join(assignments))
         self._event(EV_CONFIG, " ".join(assignments))
 
     def _tighten(self, new):
-        """Swap in tighter limits while armed or tripped: same channels, same latches."""
+        """Swap in tighter limits: same channels, same readings, doses and latches."""
         self.cfg = new
         chash = config.config_hash(new)
         self.settings = Settings(new, chash)

@@ -25,6 +25,7 @@ from tgfw.codes import (
     F_NONE,
     F_STALE,
     F_STUCK,
+    MISSING,
     RATE_UNKNOWN,
 )
 from tgfw.dose import Dose
@@ -68,7 +69,7 @@ class Channels:
                 fault = F_IMPLAUSIBLE
             else:
                 self.temp[i] = tc
-                self.cj[i] = cj if cj is not None else 0
+                self.cj[i] = cj if cj is not None else MISSING
                 self.last_fresh_ms[i] = now_ms & MS_MASK
                 self.absent[i] = 0
         elif code == F_ABSENT:

@@ -55,6 +55,7 @@ G_EXCEPTION = 8  # an exception escaped the safety cycle
 G_WATCHDOG = 16  # the previous run ended in a watchdog reset
 G_CONFIG = 32  # no valid configuration
 G_OPERATOR = 64  # tripped on an operator's or host's request
+G_PREVIOUS = 128  # a trip from before a reboot whose record could not be read in full
 GLOBAL_CAUSE_NAMES = (
     (G_OVERRUN, "overrun"),
     (G_HOST, "host_timeout"),
@@ -63,14 +64,17 @@ GLOBAL_CAUSE_NAMES = (
     (G_WATCHDOG, "watchdog"),
     (G_CONFIG, "config"),
     (G_OPERATOR, "operator"),
+    (G_PREVIOUS, "previous_trip"),
 )
 
 # Channel index that marks a global first cause.
 GLOBAL = 255
 
-# A rate of rise not known yet (window not full): the smallest small int of a 32-bit
-# port, sent on the wire as INT32_MIN like any missing value.
-RATE_UNKNOWN = -0x40000000
+# A value that is not there (a rate before the window is full, the cold junction of a
+# MAX6675): the smallest small int of a 32-bit port, sent on the wire as INT32_MIN (or
+# INT16_MIN) like any missing value; never 0.
+MISSING = -0x40000000
+RATE_UNKNOWN = MISSING
 
 
 def channel_cause_words(bits, fault):

@@ -332,7 +332,7 @@ def apply_set(cfg, assignments):
             continue
         for ch in new["channels"]:
             if ch["name"] == name:
-                if sub not in CHANNEL or sub in ("name",):
+                if sub not in CHANNEL:
                     raise ConfigError([(key, "unknown key")])
                 ch[sub] = value
                 break
@@ -349,42 +349,49 @@ def _copy(v):
     return v
 
 
-def loosenings(old, new):
-    """What in `new` is less safe than `old` (empty when new only tightens).
+# Checks a command may only make stricter: (key, True when a smaller value is stricter).
+_STRICTER_SMALLER = {
+    "stale_ms": True, "frozen_ms": True, "max_overruns": True, "warn_ratio": True,
+    "high_c": True, "rate_c_per_s": True, "dose_cem43": True, "jump_c": True,
+    "low_c": False, "warn_margin_c": False,
+}
 
-    While armed, the host may only tighten: lower a high, rate or dose limit, raise a
-    low limit, shorten the stale or host timeouts, widen a warning margin.
+
+def _tighter(key, a, b):
+    if key == "host_timeout_s":  # 0 is off: turning it on, or shortening it, is stricter
+        return b > 0 and (a == 0 or b < a)
+    if key not in _STRICTER_SMALLER:
+        return False  # structure (chips, pins, roles, rates, windows) is flashed, not commanded
+    if a is None:
+        return b is not None  # a limit where there was none
+    if b is None:
+        return False
+    return b < a if _STRICTER_SMALLER[key] else b > a
+
+
+def loosenings(old, new):
+    """What in `new` is not stricter than `old`: every change a command may not make.
+
+    A command may only tighten: lower a high, rate, dose or jump limit, raise a low limit,
+    shorten the stale, frozen or host timeouts (or turn the host timeout on), lower the
+    overrun tolerance or the warning ratio, widen a warning margin. Everything else (the
+    channels, their chips, pins and roles, the rate and its window) changes only by
+    flashing a configuration.
     """
     found = []
     for key in TOP:
         if key == "channels":
             continue
         a, b = old.get(key), new.get(key)
-        if a == b:
-            continue
-        if key == "stale_ms" and b < a:
-            continue
-        if key == "host_timeout_s" and a != 0 and 0 < b < a:
-            continue
-        if key == "host_timeout_s" and a == 0 and b > 0:
-            continue
-        found.append(key)
+        if a != b and not _tighter(key, a, b):
+            found.append(key)
     if len(old["channels"]) != len(new["channels"]):
         return found + ["channels"]
     for a, b in zip(old["channels"], new["channels"]):
         for key in CHANNEL:
             va, vb = a.get(key), b.get(key)
-            if va == vb:
-                continue
-            if key in ("high_c", "rate_c_per_s", "dose_cem43") and va is not None and vb is not None and vb < va:
-                continue
-            if key in ("high_c", "rate_c_per_s", "dose_cem43", "low_c") and va is None:
-                continue  # a new limit where there was none
-            if key == "low_c" and va is not None and vb is not None and vb > va:
-                continue
-            if key == "warn_margin_c" and vb > va:
-                continue
-            found.append("%s.%s" % (a["name"], key))
+            if va != vb and not _tighter(key, va, vb):
+                found.append("%s.%s" % (a["name"], key))
     return found
 
 

@@ -84,7 +84,7 @@ class Dose:
         """Add x * 2**s units of 2**-30 CEM43 to channel i (0 <= x < 2**30)."""
         if s >= LO_BITS:
             shift = s - LO_BITS
-            if shift >= 30 or x >= (1 << (30 - shift)):
+            if shift >= 30 or (x >> (30 - shift)):  # x << shift would reach 2**30
                 self.hi[i] = HI_MAX
                 return
             self._add_hi(i, x << shift)

@@ -34,7 +34,7 @@ _SEVERITY = (C_FAULT, C_HIGH, C_RATE, C_DOSE, C_LOW)
 # Global conditions, most severe first: a readback mismatch is the highest alarm.
 _GLOBAL_SEVERITY = (
     codes.G_READBACK, codes.G_EXCEPTION, codes.G_WATCHDOG, codes.G_OVERRUN,
-    codes.G_HOST, codes.G_CONFIG, codes.G_OPERATOR,
+    codes.G_HOST, codes.G_CONFIG, codes.G_OPERATOR, codes.G_PREVIOUS,
 )
 
 
@@ -79,6 +79,10 @@ class Guard:
         if state == ARMED or state == TRIPPED:
             if global_active or ch.any_active():
                 self._latch(ch, global_active)
+        elif global_active & codes.G_READBACK:
+            # The interlock line is high though the firmware holds it low (a welded relay):
+            # RF may be on in any state, so this trips and latches even when disarmed.
+            self._latch(ch, codes.G_READBACK)
         if self.state == ARMED:
             self.interlock.value(1)
             self.commanded = 1
@@ -195,31 +199,60 @@ class Guard:
             return codes.global_cause_words(self.first_cause)[0]
         return names[self.first_channel] + ":" + codes.channel_cause_words(self.first_cause, self.first_fault)[0]
 
-    def record(self, names):
-        """The latched trip as stored in flash, so that a reboot comes back TRIPPED."""
-        return {
+    def record(self, names, dose=None):
+        """The latched trip as stored in flash, so that a reboot comes back TRIPPED.
+        Channels are stored by name; the dose (hi, lo) too, so a reboot gives no nerve a
+        fresh allowance."""
+        first = names[self.first_channel] if self.first_channel < self.n else ""
+        rec = {
             "global": self.global_trip,
-            "first": [self.first_channel, self.first_cause, self.first_fault],
+            "first": [first, self.first_cause, self.first_fault],
             "channels": {names[i]: [self.trip[i], self.trip_fault[i]] for i in range(self.n) if self.trip[i]},
             "causes": self.causes(names),
         }
+        if dose is not None:
+            rec["dose"] = {names[i]: [dose.hi[i], dose.lo[i]] for i in range(self.n)}
+        return rec
 
     def restore(self, record, names):
-        """Come back TRIPPED from a stored record (channels matched by name)."""
+        """Come back TRIPPED from a stored record. Whatever of it cannot be read still
+        leaves the board TRIPPED, with the cause `previous_trip`."""
         self.open_interlock()
         self.state = TRIPPED
-        self.global_trip = int(record.get("global", 0))
-        first = record.get("first") or [GLOBAL, 0, 0]
-        self.first_channel, self.first_cause, self.first_fault = int(first[0]), int(first[1]), int(first[2])
+        try:
+            self._restore(record, names)
+        except Exception:  # noqa: BLE001 - a damaged record is still a trip
+            self.global_trip |= codes.G_PREVIOUS
+        if not self.first_cause:
+            self.global_trip |= codes.G_PREVIOUS
+            self.first_channel, self.first_cause, self.first_fault = GLOBAL, codes.G_PREVIOUS, 0
+
+    def _restore(self, record, names):
+        self.global_trip = int(record.get("global", 0)) & 0xFF
+        first = record.get("first") or ["", 0, 0]
+        name, cause, fault = first[0], int(first[1]), int(first[2])
+        if name == "" and cause:
+            self.first_channel, self.first_cause, self.first_fault = GLOBAL, cause, 0
+        elif name in names:
+            self.first_channel, self.first_cause, self.first_fault = names.index(name), cause, fault
         saved = record.get("channels", {})
         for i in range(self.n):
             bits, fault = saved.get(names[i], (0, 0))
             self.trip[i], self.trip_fault[i] = int(bits), int(fault)
-        if self.first_channel != GLOBAL and self.first_channel >= self.n:
-            self.first_channel = GLOBAL
-        if not self.first_cause and not self.global_trip and not any(self.trip):
-            self.global_trip = codes.G_WATCHDOG  # an empty record still means a trip
-            self.first_channel, self.first_cause = GLOBAL, codes.G_WATCHDOG
+
+
+def restore_dose(record, names, dose):
+    """Put a stored dose back (channels matched by name); a bad entry is skipped."""
+    saved = record.get("dose") if type(record) is dict else None
+    if type(saved) is not dict:
+        return
+    for i, name in enumerate(names):
+        try:
+            hi, lo = saved[name]
+            dose.hi[i] = min(max(int(hi), 0), 0x3FFFFFFF)
+            dose.lo[i] = min(max(int(lo), 0), 0xFFFFF)
+        except (KeyError, TypeError, ValueError):
+            pass
 
 
 def active_conditions(ch, names):

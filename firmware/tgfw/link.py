@@ -139,8 +139,9 @@ def _pack_channels(payload, cols):
             p[b + 12] = rate[a + 3]
             if rate[a] == 0 and rate[a + 1] == 0 and rate[a + 2] == 0 and rate[a + 3] == 0xC0:
                 p[b + 12] = 0x80  # codes.RATE_UNKNOWN (-2**30) goes out as INT32_MIN
-        # Cold junction: Q10 in, 1/64 C out (rounded); INT32_MIN in or a fault -> INT16_MIN.
-        if faulted or (cj[a] == 0 and cj[a + 1] == 0 and cj[a + 2] == 0 and cj[a + 3] == 0x80):
+        # Cold junction: Q10 in, 1/64 C out (rounded); INT32_MIN or codes.MISSING in, or a
+        # fault -> INT16_MIN.
+        if faulted or (cj[a] == 0 and cj[a + 1] == 0 and cj[a + 2] == 0 and (cj[a + 3] == 0x80 or cj[a + 3] == 0xC0)):
             y = -32768
         else:
             top = int(cj[a + 3])

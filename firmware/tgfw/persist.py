@@ -7,9 +7,11 @@ middle of a write leaves either the old record or the new one, never half of one
 import json
 import os
 
+MISSING = object()  # no record stored (a stored `null` is a record: a damaged one)
+
 
 def load(path):
-    """The stored record, or None when there is none. A damaged record raises ValueError.
+    """The stored record, or MISSING when there is none. A damaged record raises ValueError.
 
     A record left only in the temporary file (a reset between removing the old record
     and renaming the new one, on file systems that cannot rename over a file) counts.
@@ -21,7 +23,7 @@ def load(path):
         except OSError:
             continue
         return json.loads(text)
-    return None
+    return MISSING
 
 
 def save(path, record):

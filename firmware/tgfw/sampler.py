@@ -21,7 +21,10 @@ class Sampler:
         self.last = now
         self.max_late_us = 0
         self.overruns = 0
-        self.streak = 0  # consecutive overruns
+        # Overrun load: +2 for each overrun, -1 for each cycle on time. It grows while at
+        # least one cycle in three overruns, so a sustained overload trips even when
+        # overruns alternate with cycles on time (a cycle 1.5 periods long does that).
+        self.load = 0
         # Device clock: ticks since power-on at start, then accumulated cycle by cycle.
         self.t_s = now // 1000000
         self.t_us = now - self.t_s * 1000000
@@ -41,13 +44,14 @@ class Sampler:
             self.max_late_us = late
         if late >= self.period:
             self.overruns += 1
-            self.streak += 1
+            if self.load < 1000:
+                self.load += 2
             missed = late // self.period
             if missed > 1000:
                 missed = 1000
             self.deadline = ticks_add(self.deadline, missed * self.period)
-        else:
-            self.streak = 0
+        elif self.load > 0:
+            self.load -= 1
         dt = ticks_diff(now, self.last)
         self.last = now
         self._advance(dt)
@@ -63,4 +67,5 @@ class Sampler:
         rem = self._ms_rem + dt
         ms = rem // 1000
         self._ms_rem = rem - ms * 1000
-        self.ms = (self.ms + ms) & MS_MASK
+        m = self.ms  # m + ms would pass 2**30 at the wrap (every 12.4 days)
+        self.ms = m - MS_MASK - 1 + ms if m > MS_MASK - ms else m + ms

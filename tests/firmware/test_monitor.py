@@ -214,7 +214,7 @@ def test_invalid_configuration_stays_disarmed_and_says_why():
 def test_set_tightens_while_armed_and_refuses_to_loosen():
     rig = armed_rig()
     assert rig.command("SET", "foramen.high_c=44.5") == "OK SET foramen.high_c=44.5"
-    assert rig.command("SET", "foramen.high_c=46").startswith("ERR SET while ARMED only tightening")
+    assert rig.command("SET", "foramen.high_c=46").startswith("ERR SET only tightening by command")
     assert rig.command("SET", "foramen.high_c=60").startswith("ERR SET channels[1] (foramen).high_c")
     assert rig.command("GET", "foramen.high_c") == "OK GET foramen.high_c=44.500"
     rig.set("foramen", 44.5)
@@ -284,4 +284,89 @@ def test_a_chip_select_on_a_board_pin_is_refused_by_that_board():
     assert "tip.cs: pin 15 is the board's interlock output" in rig.monitor.config_error
     rig.cycles(3)
     assert rig.state() == DISARMED and rig.interlock() == 0
+    rig.close()
+
+
+
+@req("SR-CFG-05")
+def test_commands_never_loosen_or_restructure_in_any_state():
+    rig = Rig(example())
+    rig.cycles(5)
+    assert rig.state() == DISARMED
+    for change in ("foramen.high_c=46", "foramen.role=ablation foramen.high_c=90", "host_timeout_s=0",
+                   "frozen_ms=60000", "max_overruns=100", "sample_hz=4", "foramen.cs=20", "foramen.name=nerve"):
+        reply = rig.command("SET", change)
+        assert reply.startswith("ERR SET"), (change, reply)
+    assert rig.command("SET", "host_timeout_s=3 foramen.low_c=12") == "OK SET host_timeout_s=3 foramen.low_c=12"
+    assert rig.command("GET", "host_timeout_s") == "OK GET host_timeout_s=3"
+    rig.close()
+
+
+@req("SR-GRD-06")
+def test_readback_high_while_disarmed_trips():
+    rig = Rig(example())
+    rig.cycles(5)
+    rig.machine.unwire(15)
+    rig.machine.set_input(14, 1)  # a welded relay: RF enabled though the firmware holds it off
+    rig.cycles(1)
+    assert rig.state() == TRIPPED and rig.interlock() == 0
+    assert rig.monitor.guard.first_words(rig.monitor.names) == "readback"
+    rig.close()
+
+
+@req("SR-GRD-07", "SR-CHK-03")
+def test_dose_survives_a_reboot_after_a_trip():
+    rig = armed_rig()
+    rig.set("foramen", 44.5)
+    rig.cycles(300)  # 30 s at 44.5 C: about 1.4 CEM43
+    dose = rig.monitor.channels.dose.hi[1]
+    assert dose > 1024
+    assert rig.command("TRIP") == "OK TRIP"
+    rig.cycles(1)
+    rig.close()
+    again = Rig(example(), folder=rig.folder, models=rig.models)
+    assert again.state() == TRIPPED
+    assert again.monitor.channels.dose.hi[1] >= dose  # no fresh allowance after a reboot
+    again.close()
+
+
+@req("SR-GRD-07")
+def test_unreadable_trip_records_still_come_back_tripped():
+    for text in ("null", "[]", '{"first": [1]}', '{"channels": {"foramen": 16}}', "{broken"):
+        rig = Rig(example())
+        rig.close()
+        with open(rig.trip_path, "w") as f:
+            f.write(text)
+        again = Rig(example(), folder=rig.folder, models=rig.models)
+        assert again.state() == TRIPPED and again.interlock() == 0, text
+        assert again.monitor.guard.causes(again.monitor.names), text
+        again.close()
+
+
+@req("SR-DRV-08", "SR-CHK-06")
+def test_a_max31856_whose_converter_stalls_is_stuck_after_frozen_ms():
+    rig = armed_rig(example(frozen_ms=2000))
+    rig.models["tip"].dither = False  # the data registers stop changing; the link still answers
+    for _ in range(40):
+        rig.cycles(1)
+        rig.command("HB")
+    assert rig.monitor.channels.fault[0] == 6  # F_STUCK
+    assert rig.state() == TRIPPED and rig.monitor.guard.first_words(rig.monitor.names) == "tip:stuck"
+    rig.close()
+
+
+@req("SR-CHK-06", "SR-CHK-05")
+def test_a_frozen_chip_that_also_drops_reads_is_still_caught():
+    rig = armed_rig(example(frozen_ms=2000))
+    model = rig.models["foramen"]
+    model.dither = False
+    for k in range(60):
+        model.set_fault("absent" if k % 2 else None)  # every other read fails on the bus
+        rig.cycles(1)
+        if k % 9 == 0:
+            rig.command("HB")
+        if rig.state() == TRIPPED:
+            break
+    assert rig.state() == TRIPPED
+    assert rig.monitor.guard.first_words(rig.monitor.names) in ("foramen:stuck", "foramen:absent")
     rig.close()

@@ -27,11 +27,12 @@ def test_lateness_and_overruns_are_counted_and_missed_deadlines_skipped():
     assert s.max_late_us == 30000 and s.overruns == 0
     time.advance_us(250000)  # two and a half periods: deadlines missed
     s.wait()
-    assert s.overruns == 1 and s.streak == 1
+    assert s.overruns == 1 and s.load == 2
     assert s.max_late_us >= 100000
     time.advance_us(1000)
     s.wait()
-    assert s.streak == 0  # back on the grid
+    assert s.load == 1  # back on the grid: the load decays
+
 
 
 @req("SR-TIM-03")
@@ -46,3 +47,25 @@ def test_device_time_counts_past_the_tick_wrap():
     assert t1 - t0 == cycles * 100000
     assert 0 <= s.t_us < 1000000
     assert s.ms < 2**30
+
+
+@req("SR-TIM-01", "SR-GRD-06")
+def test_overruns_alternating_with_cycles_on_time_build_up_load():
+    s = Sampler(100000)
+    s.wait()
+    loads = []
+    for _ in range(10):
+        time.advance_us(150000)  # every cycle takes one and a half periods
+        s.wait()
+        loads.append(s.load)
+    assert s.overruns >= 4
+    assert loads[-1] >= 6  # the monitor trips at 2 * max_overruns (3): sustained overload
+
+
+@req("SR-TIM-03")
+def test_millisecond_clock_wraps_within_small_ints():
+    s = Sampler(100000)
+    s.ms = 0x3FFFFFFF - 50
+    for _ in range(3):
+        s.wait()
+    assert 0 <= s.ms < 300

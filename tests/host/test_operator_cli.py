@@ -82,10 +82,12 @@ def test_config_show_and_set_on_the_virtual_board(virtual_port):
     assert refused.returncode == 1
     assert refused.stderr.strip() == ("thermoguard: the board refused SET: channels[1] (foramen).high_c: "
                                       "60 is above the protective ceiling of 50.0")
-    accepted = run("config", "--port", virtual_port, "set", "foramen.high_c=44.5", "sample_hz=8")
-    assert (accepted.returncode, accepted.stdout) == (0, "OK SET foramen.high_c=44.5 sample_hz=8\n")
+    loosen = run("config", "--port", virtual_port, "set", "sample_hz=8")  # structure: flashed, not commanded
+    assert loosen.returncode == 1 and "only tightening by command" in loosen.stderr
+    accepted = run("config", "--port", virtual_port, "set", "foramen.high_c=44.5", "stale_ms=250")
+    assert (accepted.returncode, accepted.stdout) == (0, "OK SET foramen.high_c=44.5 stale_ms=250\n")
     cfg = json.loads(run("config", "--port", virtual_port, "show").stdout)
-    assert cfg["channels"][1]["high_c"] == 44.5 and cfg["sample_hz"] == 8
+    assert cfg["channels"][1]["high_c"] == 44.5 and cfg["stale_ms"] == 250 and cfg["sample_hz"] == 10
 
 
 @pytest.mark.req("SR-HOST-04")

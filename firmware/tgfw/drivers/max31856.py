@@ -90,7 +90,9 @@ class Driver:
         self.frames = 0
         # Always 0: a stuck MAX31856 is caught by its token on the first stale read, so
         # the guard's count of identical frames (for read-only chips) has nothing to add.
-        self.repeats = 0
+        self.repeats = 0  # consecutive reads with identical cold-junction and thermocouple data
+        self._pa = -1
+        self._pb = -1
         cs_pin.value(1)
 
     def configure(self):
@@ -167,6 +169,15 @@ class Driver:
         if b[2] | b[3] | b[4] | b[5] | b[6] | b[7] == 0:
             # Data registers at their power-on zero: no conversion since power-up.
             return self._fail(F_ZEROS)
+        # The token proves the link, not the converter: count frames whose data do not
+        # change, for the guard's frozen-signal check (a chip that stopped converting).
+        t = (b[2] << 16) | (b[3] << 8) | b[4]
+        if t == self._pa and ((b[5] << 8) | b[6]) == self._pb:
+            self.repeats += 1
+        else:
+            self.repeats = 0
+            self._pa = t
+            self._pb = (b[5] << 8) | b[6]
         t = (b[4] << 11) | (b[5] << 3) | (b[6] >> 5)  # thermocouple, 19 bits, 1/128 C
         if t & 0x40000:
             t -= 0x80000

@@ -43,8 +43,8 @@ class Driver:
         try:
             self._bus.read(self._cs, _MODE, None, self._buf)
         except Exception:  # noqa: BLE001 - any bus error means the chip did not answer
-            self._prev = -1
-            self.repeats = 0
+            # The last frame and the count of repeats stand: a frozen chip that also drops
+            # reads must not look fresh each time it answers.
             return self._fail(F_ABSENT)
         return self._decode()
 

@@ -172,6 +172,9 @@ class MAX31856(ChipModel):
         if r[CR0] & 0x08:  # sensor off: the host wrote the cold junction
             return _s16((r[CJTH] << 8) | r[CJTL]) >> 2
         cj = min(max(self._cj + _s8(r[CJTO]) * 4, -0x2000), 0x1FFF)  # CJTO is 1/16 C
+        if self.dither:  # a real cold-junction sensor flickers by its last bit
+            self._flip ^= 1
+            cj ^= self._flip
         r[CJTH] = ((cj << 2) & 0xFFFF) >> 8
         r[CJTL] = (cj << 2) & 0xFC
         return cj
