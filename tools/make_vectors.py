@@ -180,7 +180,7 @@ def command_vectors():
         ("SET without pairs", with_crc("SET") + b"\n", p.E_MISSING_ARGUMENT),
         ("SET with a bare word", with_crc("SET sample_hz") + b"\n", p.E_BAD_ARGUMENT),
         ("GET with two keys", with_crc("GET a b") + b"\n", p.E_BAD_ARGUMENT),
-        ("ARM with an argument", with_crc("ARM now") + b"\n", p.E_UNEXPECTED_ARGUMENT),
+        ("INFO with an argument", with_crc("INFO now") + b"\n", p.E_UNEXPECTED_ARGUMENT),
         ("HB with an argument", with_crc("HB 1") + b"\n", p.E_UNEXPECTED_ARGUMENT),
     ]
     for name, line, kind in bad:

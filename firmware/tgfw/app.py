@@ -283,11 +283,11 @@ class Monitor:
             self._reply("OK INFO " + self.info())
         elif verb == "ARM":
             why = guard.arm(self.channels, self.cfg is not None, names)
-            self._answer(verb, why, EV_ARM, "")
+            self._answer(verb, why, EV_ARM, args)  # an optional reason, kept in the event
         elif verb == "DISARM":
             was = guard.state
             why = guard.disarm()
-            self._answer(verb, why, EV_DISARM if was == ARMED else None, "")
+            self._answer(verb, why, EV_DISARM if was == ARMED else None, args)
         elif verb == "RESET":
             why = guard.reset(self.channels, names, args)
             if why is None:

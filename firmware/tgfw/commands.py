@@ -31,7 +31,7 @@ def check_args(verb, args):
     if verb not in VERBS:
         return E_UNKNOWN_VERB, M_UNKNOWN_VERB
     words = args.split()
-    if verb in ("HB", "INFO", "ARM", "DISARM"):
+    if verb in ("HB", "INFO"):
         if words:
             return E_UNEXPECTED_ARGUMENT, "unexpected argument: " + verb + " takes none"
     elif verb == "RESET":

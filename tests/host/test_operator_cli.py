@@ -134,3 +134,11 @@ def test_what_the_cli_refuses_is_never_sent(args, expected):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("thermoguard: ") and expected in lines[0], proc.stderr
     assert sent == []  # refused before the port was opened
+
+
+@pytest.mark.req("SR-HOST-03")
+def test_arm_and_disarm_take_an_optional_reason(virtual_port):
+    armed = run("arm", "--port", virtual_port, "--reason", "start of ablation")
+    assert (armed.returncode, armed.stdout) == (0, "OK ARM\n"), armed.stderr
+    disarmed = run("disarm", "--port", virtual_port, "--reason", "probe moved")
+    assert (disarmed.returncode, disarmed.stdout) == (0, "OK DISARM\n"), disarmed.stderr

@@ -26,6 +26,8 @@ def register(sub) -> None:
         add_port_arguments(p)
         if verb == "RESET":
             p.add_argument("--reason", help="why the trip may be cleared (kept in the board's RESET event)")
+        else:
+            p.add_argument("--reason", help=f"why (optional; kept in the board's {verb} event)")
         p.set_defaults(func=run, verb=verb)
 
 
@@ -74,9 +76,8 @@ def answer(reply: protocol.Reply) -> int:
 
 
 def run(args) -> int:
-    text = ""
+    text = (args.reason or "").strip()
     if args.verb == "RESET":
-        text = (args.reason or "").strip()
         if not text:
             raise UserError("reset needs --reason: say why the trip may be cleared, e.g. "
                             "--reason 'probe repositioned'")
