@@ -82,3 +82,17 @@ def test_export_refuses_to_overwrite_and_reads_only_logs(session):
     assert (session / "taken.csv").read_text() == "keep"
     proc = run("export", str(session / "taken.csv"), "--csv", str(session / "x.csv"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.req("SR-EXP-01", "SR-LOG-03")
+def test_a_damaged_log_exports_every_intact_record_and_warns(session):
+    data = bytearray((session / "run.tglog").read_bytes())
+    data[len(data) // 2] ^= 0x20
+    (session / "damaged.tglog").write_bytes(bytes(data))
+    out = session / "damaged.csv"
+    proc = run("export", str(session / "damaged.tglog"), "--csv", str(out), "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: the log is damaged" in proc.stderr
+    intact = list(csv.DictReader((session / "run.csv").open())) if (session / "run.csv").exists() else None
+    rows = list(csv.DictReader(out.open()))
+    assert rows and (intact is None or len(intact) - 2 <= len(rows) < len(intact) + 1)
