@@ -1,0 +1,631 @@
+"""Load a log's telemetry as numpy arrays, fast: `load_telemetry(path) -> Frames`.
+
+The result is what `protocol.Decoder` gives when it reads the log (`log.decoded_items`),
+item for item, only as arrays: one row per telemetry frame, in log order, and the other
+items (events, replies, text, gaps, notes) in a list beside them.
+
+How it is fast. `log.scan_records` indexes the records. For a given board every
+telemetry frame has the same length on the wire (docs/protocol.md), so the DEVICE
+records of one telemetry length are decoded together, in chunks, with numpy:
+
+- COBS. A payload below 254 bytes is one COBS block: the code bytes form a chain from
+  the first byte (each code is the distance to the next) and every code stands for a
+  0x00. One pass over the byte columns follows the chain of every frame at once (the
+  columns come from a transposed copy made 8 bytes at a time); a frame whose chain does
+  not end exactly at its last byte, or that holds a 0x00 inside, is not a frame here.
+- CRC-32 of every frame, exactly: CRC-32 is affine over GF(2), so the CRC of an m-byte
+  message is the XOR of one table entry per byte position. With one 65536-entry table
+  per pair of positions that is m/2 lookups per frame, done for all frames at once; a
+  frame passes when its CRC residue is the CRC-32 residue (0x2144DF1C), as
+  `zlib.crc32(payload + crc)` would give.
+- The record headers of those records are checked the same way (their own CRC), since
+  the scan does not check them inside runs of equal records.
+- Fields come from a numpy record view of the decoded payloads.
+
+Anything else goes through the exact Python path: a Decoder is fed every record that is
+not a fast frame (text, events, replies, corrupt or torn frames, frames of other
+lengths), in order, GAP records start a new Decoder as `log.decoded_items` does, and a
+run of fast frames is only taken as decoded when the Decoder is between frames (so
+whatever it holds is read exactly as the Decoder would read it). Chunks are decoded on
+up to two threads (numpy releases the GIL).
+"""
+
+from __future__ import annotations
+
+import functools
+import mmap
+import os
+import struct
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from tgfw import codes
+
+from thermoguard import log, protocol
+
+CHUNK = 32768  # frames decoded together: arrays of one chunk stay in the CPU caches
+CRC_RESIDUE = 0x2144DF1C  # zlib.crc32(m + crc32(m) as 4 little-endian bytes), for every m
+Q10 = 1024.0
+
+_CHANNEL_DTYPE = np.dtype([("temp", "<i4"), ("cj", "<i2"), ("fault", "u1"), ("warn", "u1"), ("trip", "u1"),
+                           ("rate", "<i4"), ("dose_hi", "<u4"), ("dose_lo", "<u2")])
+
+
+@functools.lru_cache(maxsize=16)
+def _payload_dtype(n_channels: int, itemsize: int, shift: int = 0) -> np.dtype:
+    """The telemetry payload (docs/protocol.md) as a packed little-endian record starting at byte shift."""
+    names = ["version", "kind", "seq", "t_s", "t_us", "state", "flags", "config_hash", "global_causes",
+             "first_channel", "first_cause", "first_fault", "max_late_us", "overruns", "dropped", "n_channels"]
+    formats = ["u1", "u1", "<u4", "<u4", "<u4", "u1", "u1", "<u4", "u1", "u1", "u1", "u1", "<u4", "<u4", "<u4",
+               "u1"]
+    offsets = [0, 1, 2, 6, 10, 14, 15, 16, 20, 21, 22, 23, 24, 28, 32, 36]
+    if n_channels:
+        names.append("ch")
+        formats.append((_CHANNEL_DTYPE, (n_channels,)))
+        offsets.append(protocol.TELEMETRY_FIXED)
+    offsets = [o + shift for o in offsets]
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": itemsize})
+
+
+@functools.lru_cache(maxsize=8)
+def _crc_pair_tables(m: int, shift: int = 0) -> tuple[np.ndarray, int]:
+    """Tables for the CRC-32 of an m-byte message held at bytes shift .. shift + m - 1 of a row:
+    crc = base ^ XOR_q T[q][row byte 2q | row byte 2q+1 << 8].
+
+    CRC-32 is affine: crc(x) = L(x) ^ crc(zeros), L linear; T[q] is L of the row bytes 2q
+    and 2q+1 (bytes outside the message contribute nothing).
+    """
+    base = zlib.crc32(bytes(m))
+    width = m + shift
+    unit = np.zeros((width + 1, 8), np.uint32)  # L of one set bit at each row byte; row `width`: past the end
+    for p in range(shift, width):
+        for bit in range(8):
+            msg = bytearray(m)
+            msg[p - shift] = 1 << bit
+            unit[p, bit] = zlib.crc32(msg) ^ base
+    bits = (np.arange(256)[:, None] >> np.arange(8)) & 1  # (256, 8)
+    single = np.zeros((width + 1, 256), np.uint32)
+    for bit in range(8):
+        single ^= np.where(bits[:, bit], unit[:, bit:bit + 1], np.uint32(0))
+    pairs = (width + 1) // 2
+    lo = np.arange(65536) & 0xFF
+    hi = np.arange(65536) >> 8
+    tables = np.empty((pairs, 65536), np.uint32)
+    for q in range(pairs):
+        tables[q] = single[2 * q][lo] ^ single[min(2 * q + 1, width)][hi]
+    return tables, base
+
+
+def _crc_of_rows(pairs16, m: int, n: int, shift: int = 0) -> np.ndarray:
+    """CRC-32 of n m-byte messages held at bytes shift .. shift + m - 1 of rows; pairs16(q)
+    gives row bytes 2q, 2q+1 of every row as uint16 (bytes past the message must be zero)."""
+    tables, base = _crc_pair_tables(m, shift)
+    acc = np.full(n, base, np.uint32)
+    index = np.empty(n, np.intp)
+    part = np.empty(n, np.uint32)
+    for q in range(len(tables)):
+        np.copyto(index, pairs16(q))
+        np.take(tables[q], index, out=part)
+        acc ^= part
+    return acc
+
+
+@dataclass
+class Frames:
+    """Telemetry of a log as arrays (one row per frame, log order) and the other items.
+
+    Per frame: seq, t_s, t_us, t_dev_s (t_s + t_us / 1e6), t_host_ns (host receive time of
+    the record that completed the frame), state, flags, interlock (flags bit 0),
+    config_hash, global_causes, first_channel, first_cause, first_fault, max_late_us,
+    overruns, dropped, n_channels. Per frame and channel (shape (frames, channels)):
+    temp_c, cj_c and rate_c_per_s (NaN when the channel is faulted or has no value: the
+    wire carries INT32_MIN / INT16_MIN), fault, warn, trip, dose_cem43. Channels a frame
+    does not have (a log whose channel count changes) read NaN and 0.
+
+    `items` holds everything else in order as (frame index, t_ns, item): the item came
+    after frames[:frame index]. Items are protocol Event, Reply and Text, and log Gap and
+    Note. `names` are the channel names of the log's configuration (`ch<i>` when the
+    configuration does not match the telemetry).
+    """
+
+    path: str
+    meta: dict
+    names: list[str]
+    seq: np.ndarray
+    t_s: np.ndarray
+    t_us: np.ndarray
+    t_dev_s: np.ndarray
+    t_host_ns: np.ndarray
+    state: np.ndarray
+    flags: np.ndarray
+    interlock: np.ndarray
+    config_hash: np.ndarray
+    global_causes: np.ndarray
+    first_channel: np.ndarray
+    first_cause: np.ndarray
+    first_fault: np.ndarray
+    max_late_us: np.ndarray
+    overruns: np.ndarray
+    dropped: np.ndarray
+    n_channels: np.ndarray
+    temp_c: np.ndarray
+    cj_c: np.ndarray
+    fault: np.ndarray
+    warn: np.ndarray
+    trip: np.ndarray
+    rate_c_per_s: np.ndarray
+    dose_cem43: np.ndarray
+    items: list[tuple[int, int, Any]] = field(default_factory=list)
+    damage: list[tuple[int, str]] = field(default_factory=list)
+    torn_tail_offset: int | None = None
+    closed: bool = False
+    fast: int = 0  # frames decoded by the vectorised path
+    slow: int = 0  # frames decoded by protocol.Decoder
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    @property
+    def channels(self) -> int:
+        return self.temp_c.shape[1]
+
+    def telemetry(self, i: int) -> protocol.Telemetry:
+        """Frame i as the protocol.Telemetry the Decoder gives."""
+        chans = []
+        for c in range(int(self.n_channels[i])):
+            fault = int(self.fault[i, c])
+            chans.append(protocol.Channel(
+                index=c, temp_c=_opt(self.temp_c[i, c]), cj_c=_opt(self.cj_c[i, c]), fault=fault,
+                fault_word=protocol._fault_word(fault), warn=int(self.warn[i, c]), trip=int(self.trip[i, c]),
+                rate_c_per_s=_opt(self.rate_c_per_s[i, c]), dose_cem43=float(self.dose_cem43[i, c])))
+        return protocol.Telemetry(
+            int(self.seq[i]), int(self.t_s[i]), int(self.t_us[i]), int(self.state[i]), int(self.flags[i]),
+            int(self.config_hash[i]), int(self.global_causes[i]), int(self.first_channel[i]),
+            int(self.first_cause[i]), int(self.first_fault[i]), int(self.max_late_us[i]), int(self.overruns[i]),
+            int(self.dropped[i]), tuple(chans))
+
+    def decoded_items(self):
+        """(t_ns, item) in log order, like `log.decoded_items(path)`: frames as Telemetry."""
+        k = 0
+        for at, t_ns, item in self.items:
+            while k < at:
+                yield int(self.t_host_ns[k]), self.telemetry(k)
+                k += 1
+            yield t_ns, item
+        while k < len(self):
+            yield int(self.t_host_ns[k]), self.telemetry(k)
+            k += 1
+
+    def events(self) -> list[tuple[int, protocol.Event]]:
+        return [(at, item) for at, _, item in self.items if isinstance(item, protocol.Event)]
+
+
+def _opt(v) -> float | None:
+    v = float(v)
+    return None if v != v else v
+
+
+def channel_names(meta: dict, n: int) -> list[str]:
+    cfg = meta.get("config") or {}
+    chans = cfg.get("channels", []) if isinstance(cfg, dict) else []
+    names = [ch.get("name", f"ch{i}") if isinstance(ch, dict) else f"ch{i}" for i, ch in enumerate(chans)]
+    return names if len(names) == n else [f"ch{i}" for i in range(n)]
+
+
+# The vectorised decoder.
+
+
+class _Group:
+    """Decoded fields of the fast frames of one record length, in record order."""
+
+    def __init__(self, rec_idx: np.ndarray, n_ch: int):
+        n = len(rec_idx)
+        self.rec = rec_idx
+        self.n_ch = n_ch
+        self.ok = np.zeros(n, bool)
+        self.head_ok = np.zeros(n, bool)
+        self.scalars = {name: np.zeros(n, dtype) for name, dtype in _SCALARS.items()}
+        self.temp = np.empty((n, n_ch), np.float64)
+        self.cj = np.empty((n, n_ch), np.float64)
+        self.rate = np.empty((n, n_ch), np.float64)
+        self.dose = np.empty((n, n_ch), np.float64)
+        self.fault = np.empty((n, n_ch), np.uint8)
+        self.warn = np.empty((n, n_ch), np.uint8)
+        self.trip = np.empty((n, n_ch), np.uint8)
+
+
+_SCALARS = {"seq": np.int64, "t_s": np.uint32, "t_us": np.uint32, "state": np.uint8, "flags": np.uint8,
+            "config_hash": np.uint32, "global_causes": np.uint8, "first_channel": np.uint8, "first_cause": np.uint8,
+            "first_fault": np.uint8, "max_late_us": np.uint32, "overruns": np.uint32, "dropped": np.uint32}
+
+
+def _rows(b: np.ndarray, starts: np.ndarray, width: int, stride: int, out: np.ndarray) -> None:
+    """out[i, :width] = b[starts[i] : starts[i] + width], copying runs of equally spaced rows at once."""
+    n = len(starts)
+    if n == 0:
+        return
+    breaks = np.flatnonzero(np.diff(starts) != stride) + 1
+    if len(breaks) > n // 16:
+        out[:, :width] = b[starts[:, None] + np.arange(width)]
+        return
+    bounds = np.concatenate(([0], breaks, [n]))
+    for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        view = np.lib.stride_tricks.as_strided(b[int(starts[s]):], shape=(e - s, width), strides=(stride, 1))
+        out[s:e, :width] = view
+
+
+_ONES = np.uint64(0x0101010101010101)
+_HIGHS = np.uint64(0x8080808080808080)
+
+
+def _has_zero_byte(words: np.ndarray) -> np.ndarray:
+    """For (w, n) uint64 words: does column i hold a 0x00 byte? ((v - 0x01..) & ~v & 0x80.. per word)"""
+    acc = np.zeros(words.shape[1], np.uint64)
+    t = np.empty(words.shape[1], np.uint64)
+    u = np.empty(words.shape[1], np.uint64)
+    for w in words:
+        np.subtract(w, _ONES, out=t)
+        np.invert(w, out=u)
+        t &= u
+        acc |= t
+    acc &= _HIGHS
+    return acc != 0
+
+
+@functools.lru_cache(maxsize=64)
+def _valid_headers_crc(n: int) -> int:
+    block = bytes(28) + zlib.crc32(bytes(28)).to_bytes(4, "little")
+    return zlib.crc32(block * n)
+
+
+def _headers_ok(head: np.ndarray) -> np.ndarray:
+    """Which of n record headers (n, 32) carry a good header CRC (bytes 28..31 = CRC-32 of 0..27).
+
+    Two checks of the whole set first: the CRC of the XOR of all headers (every single bad
+    header shows) and the CRC of all headers in a row (two bad headers always show, as the
+    CRC-32 polynomial has no cycle that short); more can only hide with probability 2**-64.
+    When either fails, every header is checked on its own.
+    """
+    n = len(head)
+    folded = np.bitwise_xor.reduce(head.view(np.uint64), axis=0).view(np.uint8)
+    base = zlib.crc32(bytes(28))
+    syndrome = zlib.crc32(folded[:28].tobytes()) ^ int.from_bytes(folded[28:32].tobytes(), "little")
+    if n % 2 == 0:
+        syndrome ^= base
+    if syndrome == 0 and zlib.crc32(head) == _valid_headers_crc(n):
+        return np.ones(n, bool)
+    h16 = head.view("<u2")
+    return _crc_of_rows(lambda q: h16[:, q], 28, n) == head.view("<u4")[:, 7]
+
+
+def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, lo: int) -> None:
+    """Decode the records of data length `length` at data_off into g[lo : lo + len(data_off)]."""
+    n = len(data_off)
+    sl = slice(lo, lo + n)
+    stride = log.RECORD_SIZE + length
+    m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
+    # The record headers: their own CRC (the scan trusts runs of equal records).
+    head = np.empty((n, log.RECORD_SIZE), np.uint8)
+    _rows(b, data_off - log.RECORD_SIZE, log.RECORD_SIZE, stride, head)
+    g.head_ok[sl] = _headers_ok(head)
+    del head
+    # The record data in 8-byte aligned rows, transposed 8 bytes at a time:
+    # cols[w, i, k] is byte 8w + k of record i (0xFF past its end).
+    wb = (length + 7) // 8
+    x = np.full((n, wb * 8), 0xFF, np.uint8)
+    _rows(b, data_off, length, stride, x)
+    cols64 = np.ascontiguousarray(x.view(np.uint64).T)
+    del x
+    cols = cols64.view(np.uint8).reshape(wb, n, 8)
+    last = length - 1
+    first_zero, last_zero = cols[0, :, 0], cols[last >> 3, :, last & 7]
+    ok = (first_zero == 0) & (last_zero == 0)
+    first_zero[...] = 0xFF
+    last_zero[...] = 0xFF
+    ok &= ~_has_zero_byte(cols64)
+    for pos in [0, *range(last, wb * 8)]:
+        cols[pos >> 3, :, pos & 7] = 0
+    # Follow every frame's COBS chain: nxt is the position of its next code byte; codes
+    # gets the code bytes (each stands for a 0x00) where they are, zeros elsewhere.
+    codes64 = np.zeros((wb, n), np.uint64)
+    codes = codes64.view(np.uint8).reshape(wb, n, 8)
+    codes[0, :, 1] = cols[0, :, 1]
+    nxt = cols[0, :, 1] + np.uint8(1)  # uint8: a chain that overflows is invalid anyway
+    hit = np.empty(n, np.uint8)
+    code = np.empty(n, np.uint8)
+    for j in range(2, last):
+        col = cols[j >> 3, :, j & 7]
+        np.equal(nxt, j, out=hit.view(bool))
+        np.multiply(hit, col, out=code)
+        np.add(nxt, code, out=nxt)
+        codes[j >> 3, :, j & 7] = code
+    ok &= nxt == last
+    # Payload + CRC at bytes 2 .. m + 1 of each row: the record less its code bytes (no
+    # byte borrows: a code byte is its column's byte, or 0).
+    cols64 -= codes64
+    del codes64, codes
+    r16 = cols64.view(np.uint16).reshape(wb, n, 4)
+    ok &= _crc_of_rows(lambda q: r16[q >> 2, :, q & 3], m, n, shift=2) == CRC_RESIDUE
+    rows = np.ascontiguousarray(cols64.T)
+    del cols64, cols
+    p = rows.view(_payload_dtype(g.n_ch, wb * 8, 2)).ravel()
+    ok &= (p["version"] == protocol.VERSION) & (p["kind"] == protocol.KIND_TELEMETRY)
+    ok &= (p["n_channels"] == g.n_ch) & (p["t_us"] <= 999_999)
+    g.ok[sl] = ok
+    for name in _SCALARS:
+        g.scalars[name][sl] = p[name]
+    if g.n_ch:
+        ch = p["ch"]
+        fault = g.fault[sl]
+        fault[...] = ch["fault"]
+        faulted = fault != 0
+        g.warn[sl] = ch["warn"]
+        g.trip[sl] = ch["trip"]
+        for src, dst, none, scale in (("temp", g.temp, protocol.INT32_MIN, Q10), ("cj", g.cj, protocol.INT16_MIN, 64.0),
+                                      ("rate", g.rate, protocol.INT32_MIN, Q10)):
+            v = ch[src]
+            out = dst[sl]
+            np.divide(v, scale, out=out)
+            missing = faulted | (v == none)
+            if missing.any():
+                out[missing] = np.nan
+        dose = g.dose[sl]
+        np.divide(ch["dose_hi"], 1024, out=dose)
+        dose += ch["dose_lo"] / 2**26
+
+
+def _decode_groups(b, idx, device: np.ndarray, threads: int | None, chunk: int) -> list[_Group]:
+    groups = []
+    jobs = []
+    for n_ch in range(protocol.MAX_CHANNELS + 1):
+        length = protocol.TELEMETRY_FIXED + protocol.CHANNEL.size * n_ch + 7
+        rec = np.flatnonzero(device & (idx.lengths == length))
+        if not len(rec):
+            continue
+        g = _Group(rec, n_ch)
+        groups.append(g)
+        data_off = idx.offsets[rec] + log.RECORD_SIZE
+        for lo in range(0, len(rec), chunk):
+            jobs.append((data_off[lo:lo + chunk], length, g, lo))
+    workers = min(2, os.cpu_count() or 1) if threads is None else max(1, threads)
+    if workers > 1 and len(jobs) > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="thermoguard-frames") as pool:
+            for f in [pool.submit(_decode_chunk, b, *job) for job in jobs]:
+                f.result()
+    else:
+        for job in jobs:
+            _decode_chunk(b, *job)
+    return groups
+
+
+# The exact path, and putting it together.
+
+
+def _between_frames(dec: protocol.Decoder) -> bool:
+    """True when a whole frame record (00 frame 00) would give just that frame: `dec` holds
+    nothing, in text mode or in frame mode. Afterwards it is in text mode, holding nothing.
+
+    Reads Decoder internals (protocol.Decoder).
+    """
+    return not dec._chunk and (dec._in_frame or not dec._line)
+
+
+def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK) -> Frames:
+    """Every telemetry frame of the log at path as arrays, and the other items; see Frames.
+
+    Raises log.LogError when the file is not a readable log. Damage inside the log is
+    reported in .damage (as `log.verify` words it), never raised.
+    """
+    try:
+        idx = log.scan_records(path)
+    except struct.error:
+        # scan_records cannot read a torn tail of under 5 bytes after a run of equal
+        # records (it reads past the end); the careful reader can.
+        return _from_decoder(path)
+    n_rec = len(idx.offsets)
+    kinds = idx.kinds
+    device = kinds == log.Kind.DEVICE
+    with open(os.fspath(path), "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        mm = mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ) if size else None
+    try:
+        b = np.frombuffer(mm, np.uint8) if mm is not None else np.zeros(0, np.uint8)
+        groups = _decode_groups(b, idx, device, threads, chunk)
+        del b
+        fast_rec = np.zeros(n_rec, bool)
+        head_bad = np.zeros(n_rec, bool)
+        for g in groups:
+            fast_rec[g.rec[g.ok & g.head_ok]] = True
+            head_bad[g.rec[~g.head_ok]] = True
+        slow_items, fast_rec, damage = _walk(mm, idx, fast_rec, head_bad)
+    finally:
+        if mm is not None:
+            try:
+                mm.close()
+            except BufferError:
+                pass  # a view is still alive somewhere: the GC closes the map
+    return _assemble(idx, groups, fast_rec, slow_items, damage)
+
+
+def _from_decoder(path) -> Frames:
+    """The same result from log.read_log and log.decoded_items alone (slow, exact)."""
+    contents = log.read_log(path)
+    items = [(i, 0, t, item) for i, (t, item) in enumerate(log.decoded_items(path))]
+    idx = SimpleNamespace(path=contents.path, meta=contents.meta, t_ns=np.zeros(0, np.int64),
+                          damage=contents.damage, torn_tail_offset=contents.torn_tail_offset, closed=contents.closed)
+    return _assemble(idx, [], np.zeros(0, bool), items, [])
+
+
+def _walk(mm, idx, fast_rec: np.ndarray, head_bad: np.ndarray):
+    """Feed every record that is not a fast frame to a Decoder, in order, as log.decoded_items does.
+
+    Returns the items as (record index, sub-order, t_ns, item), the fast-frame mask (less
+    the frames the Decoder had to read itself) and damage found in records the scan did
+    not check.
+    """
+    kinds, t_ns, offsets, lengths = idx.kinds, idx.t_ns, idx.offsets, idx.lengths
+    n_rec = len(kinds)
+    last_t = 0  # host time of the last DEVICE record read: what a flush is stamped with
+    out: list[tuple[int, int, int, Any]] = []
+    damage: list[tuple[int, str]] = []
+    dec = protocol.Decoder()
+    slow = np.flatnonzero(~fast_rec).tolist() + [n_rec]
+    prev = -1
+    fast_rec = fast_rec.copy()
+
+    def emit(r, items, t):
+        for sub, item in enumerate(items):
+            out.append((r, sub, t, item))
+
+    for r in slow:
+        k = prev + 1  # records prev+1 .. r-1 are fast frames: the Decoder must be between frames
+        while k < r and not _between_frames(dec):
+            fast_rec[k] = False
+            emit(k, dec.feed(_data(mm, offsets[k], lengths[k])), int(t_ns[k]))
+            k += 1
+        if k < r:  # the Decoder would have read whole frames: it is in text mode, holding nothing
+            dec._in_frame = False
+            last_t = int(t_ns[r - 1])
+        elif r > prev + 1:
+            last_t = int(t_ns[r - 1])
+        prev = r
+        if r == n_rec:
+            break
+        kind = int(kinds[r])
+        off = int(offsets[r])
+        data = _data(mm, off, lengths[r])
+        if head_bad[r] or not _record_ok(mm, off, data):
+            damage.append((off, _damage_words(mm, off, kind, len(data), head_bad[r])))
+            continue
+        t = int(t_ns[r])
+        if kind == log.Kind.DEVICE:
+            last_t = t
+            emit(r, dec.feed(data), t)
+        elif kind == log.Kind.GAP:
+            emit(r, dec.flush(), last_t)
+            dec = protocol.Decoder()
+            out.append((r, 1 << 20, t, log.Gap(data.decode("utf-8", "replace"))))
+        elif kind == log.Kind.NOTE:
+            out.append((r, 0, t, log.Note(data.decode("utf-8", "replace"))))
+    emit(n_rec, dec.flush(), last_t)
+    return out, fast_rec, damage
+
+
+def _data(mm, off, n) -> bytes:
+    a = int(off) + log.RECORD_SIZE
+    return mm[a:a + int(n)] if mm is not None else b""
+
+
+def _record_ok(mm, off: int, data: bytes) -> bool:
+    """The record's header and data CRCs, as the careful reader checks them."""
+    head = mm[off:off + log.RECORD_SIZE]
+    n, _kind, _fl, _res, _t, _chain, dcrc, hcrc = log.RECORD.unpack(head)
+    return zlib.crc32(head[:28]) == hcrc and zlib.crc32(data) == dcrc
+
+
+def _damage_words(mm, off: int, kind: int, n: int, head_bad: bool) -> str:
+    head = mm[off:off + log.RECORD_SIZE]
+    if head_bad or zlib.crc32(head[:28]) != log.RECORD.unpack(head)[7]:
+        return (f"{log.RECORD_SIZE + n} bytes are not a valid record (record header CRC does not match); "
+                f"reading resumes at {off + log.RECORD_SIZE + n}")
+    name = log.Kind(kind).name if kind in (1, 2, 3, 4) else f"type {kind}"
+    return f"{name} record of {n} bytes is damaged (its data CRC does not match)"
+
+
+def _assemble(idx, groups: list[_Group], fast_rec: np.ndarray, slow_items, damage) -> Frames:
+    slow_tel = [(r, s, t, it) for r, s, t, it in slow_items if isinstance(it, protocol.Telemetry)]
+    others = [(r, s, t, it) for r, s, t, it in slow_items if not isinstance(it, protocol.Telemetry)]
+    picks = [(g, fast_rec[g.rec]) for g in groups]
+    picks = [(g, sel) for g, sel in picks if sel.any()]
+    # Order key of every frame: (record index, sub-order); a record is fast or slow, never both.
+    slow_keys = np.array([(r << 21) + s for r, s, _, _ in slow_tel], np.int64)
+    if len(picks) == 1 and not slow_tel:
+        g, sel = picks[0]
+        every = bool(sel.all())
+
+        def take(a):
+            return a if every else a[sel]
+
+        keys = take(g.rec).astype(np.int64) << 21
+        cols = {name: take(a) for name, a in g.scalars.items()}
+        t_host = idx.t_ns[take(g.rec)]
+        n_channels = np.full(len(keys), g.n_ch, np.uint8)
+        temp, cj, rate, dose = take(g.temp), take(g.cj), take(g.rate), take(g.dose)
+        fault, warn, trip = take(g.fault), take(g.warn), take(g.trip)
+        fast_count = len(keys)
+    else:
+        keys, cols, t_host, n_channels, temp, cj, rate, dose, fault, warn, trip, fast_count = _merge(
+            idx, picks, slow_tel, slow_keys)
+    okeys = np.array([(r << 21) + s for r, s, _, _ in others], np.int64)
+    positions = np.searchsorted(keys, okeys).tolist() if len(others) else []
+    items = [(p, t, it) for p, (_, _, t, it) in zip(positions, others, strict=True)]
+    t_s, t_us = cols["t_s"], cols["t_us"]
+    n = len(keys)
+    return Frames(
+        path=idx.path, meta=idx.meta, names=channel_names(idx.meta, temp.shape[1]),
+        seq=cols["seq"], t_s=t_s, t_us=t_us, t_dev_s=t_s + t_us / 1e6, t_host_ns=t_host,
+        state=cols["state"], flags=cols["flags"], interlock=(cols["flags"] & protocol.FL_INTERLOCK_ON) != 0,
+        config_hash=cols["config_hash"], global_causes=cols["global_causes"], first_channel=cols["first_channel"],
+        first_cause=cols["first_cause"], first_fault=cols["first_fault"], max_late_us=cols["max_late_us"],
+        overruns=cols["overruns"], dropped=cols["dropped"], n_channels=n_channels,
+        temp_c=temp, cj_c=cj, fault=fault, warn=warn, trip=trip, rate_c_per_s=rate, dose_cem43=dose,
+        items=items, damage=sorted(idx.damage + damage), torn_tail_offset=idx.torn_tail_offset, closed=idx.closed,
+        fast=fast_count, slow=n - fast_count)
+
+
+def _merge(idx, picks, slow_tel, slow_keys):
+    """Frames from several record lengths and from the Decoder, in log order."""
+    parts_key = [g.rec[sel].astype(np.int64) << 21 for g, sel in picks] + [slow_keys]
+    keys = np.concatenate(parts_key)
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    n = len(keys)
+    pos = np.empty(n, np.int64)
+    pos[order] = np.arange(n)  # where each part's rows go
+    width = max([g.n_ch for g, _ in picks] + [len(t.channels) for _, _, _, t in slow_tel] + [0])
+    cols = {name: np.zeros(n, dtype) for name, dtype in _SCALARS.items()}
+    t_host = np.zeros(n, np.int64)
+    n_channels = np.zeros(n, np.uint8)
+    temp, cj, rate, dose = (np.full((n, width), np.nan) for _ in range(4))
+    fault, warn, trip = (np.zeros((n, width), np.uint8) for _ in range(3))
+    at = 0
+    for g, sel in picks:
+        k = int(sel.sum())
+        dst = pos[at:at + k]
+        at += k
+        for name in _SCALARS:
+            cols[name][dst] = g.scalars[name][sel]
+        t_host[dst] = idx.t_ns[g.rec[sel]]
+        n_channels[dst] = g.n_ch
+        c = g.n_ch
+        temp[dst, :c], cj[dst, :c], rate[dst, :c], dose[dst, :c] = g.temp[sel], g.cj[sel], g.rate[sel], g.dose[sel]
+        fault[dst, :c], warn[dst, :c], trip[dst, :c] = g.fault[sel], g.warn[sel], g.trip[sel]
+    fast_count = at
+    for k, (_, _, t_ns, t) in enumerate(slow_tel):
+        i = int(pos[at + k])
+        for name in _SCALARS:
+            cols[name][i] = getattr(t, name)
+        t_host[i] = t_ns
+        n_channels[i] = len(t.channels)
+        for c, ch in enumerate(t.channels):
+            temp[i, c] = np.nan if ch.temp_c is None else ch.temp_c
+            cj[i, c] = np.nan if ch.cj_c is None else ch.cj_c
+            rate[i, c] = np.nan if ch.rate_c_per_s is None else ch.rate_c_per_s
+            dose[i, c] = ch.dose_cem43
+            fault[i, c], warn[i, c], trip[i, c] = ch.fault, ch.warn, ch.trip
+    return keys, cols, t_host, n_channels, temp, cj, rate, dose, fault, warn, trip, fast_count
+
+
+def state_names() -> list[str]:
+    """Name of every state code, as Telemetry.state_name gives it."""
+    return [protocol._name(codes.STATE_NAMES, i) for i in range(256)]
+
+
+def fault_words() -> list[str]:
+    """The fault word of every fault code, as Channel.fault_word gives it."""
+    return [protocol._fault_word(i) for i in range(256)]

@@ -1,0 +1,201 @@
+"""`frames.load_telemetry`: the vectorised loader gives exactly what protocol.Decoder gives
+when it reads the log (log.decoded_items), on random logs with text, events, replies,
+corrupt and torn frames, gaps, notes, several channel counts, file damage and torn tails."""
+
+import random
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from thermoguard import frames, log, protocol
+
+INT32_MIN = protocol.INT32_MIN
+CONFIG = {"sample_hz": 10, "channels": [{"name": f"c{i}"} for i in range(3)]}
+
+
+def telemetry(rng: random.Random, seq: int, t: float, n: int) -> bytes:
+    fault = [rng.choice([0] * 8 + list(range(1, 11))) for _ in range(n)]
+    temp = [rng.choice([INT32_MIN, rng.randint(-300_000, 2_000_000), 0, 256, 1 << 16]) for _ in range(n)]
+    return protocol.encode_telemetry(
+        seq % protocol.SEQ_MOD, int(t), int((t % 1) * 1e6), rng.randint(0, 3), rng.randint(0, 31),
+        rng.choice([0, 0, 2, 64]), rng.choice([255, 0, n - 1 if n else 255]), rng.choice([0, 1, 16]),
+        rng.choice([0, 1, 7]), rng.randint(0, 5000), rng.randint(0, 3), rng.randint(0, 2), temp,
+        [rng.choice([INT32_MIN, rng.randint(-2000, 6000)]) for _ in range(n)], fault,
+        [rng.randint(0, 31) for _ in range(n)], [rng.choice([0, 0, 1, 8, 16]) for _ in range(n)],
+        [rng.choice([INT32_MIN, rng.randint(-5000, 5000), -1]) for _ in range(n)],
+        [rng.randint(0, 1 << 20) for _ in range(n)], [rng.randint(0, 65535) for _ in range(n)],
+        config_hash=rng.choice([0, 0x1A2B3C4D]))
+
+
+def flip(data: bytes, rng: random.Random) -> bytes:
+    b = bytearray(data)
+    i = rng.randrange(len(b))
+    b[i] ^= 1 << rng.randrange(8)
+    return bytes(b)
+
+
+def make_log(path, seed: int, frames_n: int = 150, damage: bool = False, torn: bool = False) -> None:
+    rng = random.Random(seed)
+    n_main = rng.choice([0, 1, 3, 8])
+    t_ns = 1_700_000_000_000_000_000
+    seq = rng.randrange(protocol.SEQ_MOD)
+    t = rng.uniform(0, 1000)
+    with log.LogWriter.create(path, {"config": CONFIG if rng.random() < 0.7 else None}, force=True) as w:
+        for _ in range(frames_n):
+            t_ns += rng.randint(0, 200_000_000)
+            seq += 1
+            t += 0.1
+            r = rng.random()
+            n = n_main if rng.random() < 0.9 else rng.randint(0, 8)
+            frame = telemetry(rng, seq, t, n)
+            if r < 0.70:
+                data = frame
+            elif r < 0.74:
+                data = protocol.encode_event(seq, int(t), 5, rng.randint(1, 8), 2, rng.choice(["", "tip:high", "é"]))
+            elif r < 0.77:
+                data = protocol.encode_reply(seq, int(t), 7, rng.choice(["OK ARM", "ERR ARM tip:open"]))
+            elif r < 0.81:
+                data = rng.choice([b"hello\n", b"gc\r\n", b"no newline", b"\xff\xfe garbage\n", b"tab\tline\n"])
+            elif r < 0.85:
+                data = flip(frame, rng)  # corrupted on the wire: CRC error, COBS break or worse
+            elif r < 0.87:
+                data = frame[1:]  # opening zero lost
+            elif r < 0.89:
+                data = b"\x00" + frame  # two zeros in a row
+            elif r < 0.91:
+                body = protocol.telemetry_payload(seq, int(t), 1_000_000, 1, 0, 0, 255, 0, 0, 0, 0, 0,
+                                                  [0], [0], [0], [0], [0], [0], [0], [0])
+                data = protocol.encode_frame(body)  # t_us out of range: malformed
+            elif r < 0.93:
+                data = protocol.encode_frame(bytes([2]) + frame[2:40])  # another protocol version
+            elif r < 0.95:
+                cut = rng.randrange(1, len(frame))
+                w.write_bytes(frame[:cut], t_ns)  # a frame in two reads
+                data = frame[cut:]
+            elif r < 0.97:
+                w.write_bytes(frame[: rng.randrange(1, len(frame))], t_ns)
+                w.note_gap("port lost: test", t_ns + 1)  # the port went away mid-frame
+                continue
+            elif r < 0.98:
+                w.note("operator note", t_ns)
+                continue
+            else:
+                data = frame + b"after frame, no newline"
+            w.write_bytes(data, t_ns)
+    if damage or torn:
+        raw = bytearray(open(path, "rb").read())
+        start = log.FILE_HEAD.size + struct.unpack_from("<I", raw, 12)[0] + 4
+        if damage:
+            for _ in range(rng.randint(1, 4)):
+                i = rng.randrange(start, len(raw))
+                raw[i] ^= 1 << rng.randrange(8)
+        if torn:
+            del raw[rng.randrange(start + 1, len(raw)):]
+        open(path, "wb").write(bytes(raw))
+
+
+def reference(path):
+    return list(log.decoded_items(path))
+
+
+def assert_same(path, **kw):
+    fr = frames.load_telemetry(path, **kw)
+    got = list(fr.decoded_items())
+    want = reference(path)
+    assert len(got) == len(want)
+    for i, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert a == b, f"item {i}: {a} != {b}"
+    assert len(fr) == sum(isinstance(x, protocol.Telemetry) for _, x in want)
+    return fr
+
+
+@pytest.mark.req("SR-HOST-10")
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_random_logs_load_exactly_as_the_decoder_reads_them(tmp_path, seed):
+    path = tmp_path / "r.tglog"
+    make_log(path, seed)
+    fr = assert_same(path, chunk=16)  # small chunks: several per log, on two threads
+    assert fr.fast > 0 and fr.fast + fr.slow == len(fr)
+
+
+@pytest.mark.req("SR-HOST-10")
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), torn=st.booleans())
+def test_damaged_and_torn_logs_load_exactly_as_the_decoder_reads_them(tmp_path, seed, torn):
+    path = tmp_path / "d.tglog"
+    make_log(path, seed, damage=True, torn=torn)
+    want_damage = log.verify(path)
+    fr = assert_same(path, chunk=32, threads=1)
+    if want_damage.torn_tail_offset is not None:
+        assert fr.torn_tail_offset == want_damage.torn_tail_offset
+
+
+@pytest.mark.req("SR-HOST-10")
+def test_a_damaged_record_header_inside_a_run_is_skipped_like_the_careful_reader_does(tmp_path):
+    path = tmp_path / "h.tglog"
+    rng = random.Random(5)
+    with log.LogWriter.create(path, {}) as w:
+        for i in range(40):
+            w.write_bytes(telemetry(rng, i, 10 + i / 10, 2), 1_000 + i)
+    raw = bytearray(path.read_bytes())
+    idx = log.scan_records(path)
+    raw[int(idx.offsets[20]) + 9] ^= 4  # a bit of the host time of record 20
+    path.write_bytes(bytes(raw))
+    fr = assert_same(path)
+    assert len(fr) == 39 and fr.damage and fr.fast == 39
+
+
+@pytest.mark.req("SR-HOST-10", "SR-LNK-04")
+def test_arrays_hold_the_frame_fields_with_nan_for_missing_values(tmp_path):
+    path = tmp_path / "f.tglog"
+    with log.LogWriter.create(path, {"config": CONFIG}) as w:
+        for i in range(5):
+            w.write_bytes(protocol.encode_telemetry(
+                100 + i, 7, 100_000 * i, 2, 1, 0, 255, 0, 0, 10, 0, 0,
+                [37 * 1024 + i, INT32_MIN, 40 * 1024], [25 * 1024, 25 * 1024, 0], [0, 0, 1], [0, 1, 0], [0, 0, 16],
+                [512, INT32_MIN, 99], [1024 * i, 0, 5], [32768, 0, 1], config_hash=0xDEADBEEF), 5_000 + i)
+        w.write_bytes(protocol.encode_event(105, 7, 600_000, protocol.EV_TRIP, 3, "c2:open"), 6_000)
+    fr = frames.load_telemetry(path)
+    assert fr.names == ["c0", "c1", "c2"] and len(fr) == 5 and fr.fast == 5
+    assert fr.seq.tolist() == [100, 101, 102, 103, 104]
+    assert fr.t_dev_s.tolist() == [7.0, 7.1, 7.2, 7.3, 7.4]
+    assert fr.t_host_ns.tolist() == [5_000, 5_001, 5_002, 5_003, 5_004]
+    assert fr.interlock.all() and (fr.state == 2).all() and (fr.config_hash == 0xDEADBEEF).all()
+    assert fr.temp_c[:, 0].tolist() == [37 + i / 1024 for i in range(5)]
+    assert np.isnan(fr.temp_c[:, 1]).all()  # no reading: INT32_MIN on the wire
+    assert np.isnan(fr.temp_c[:, 2]).all() and (fr.fault[:, 2] == 1).all()  # faulted: never a temperature
+    assert np.isnan(fr.rate_c_per_s[:, 1:]).all() and fr.rate_c_per_s[0, 0] == 0.5
+    assert fr.dose_cem43[:, 0].tolist() == [i + 32768 / 2**26 for i in range(5)]
+    assert (fr.warn[:, 1] == 1).all() and (fr.trip[:, 2] == 16).all()
+    (at, t_ns, ev), = fr.items
+    assert at == 5 and t_ns == 6_000 and ev.text == "c2:open"
+
+
+@pytest.mark.req("SR-HOST-10")
+def test_one_thread_and_two_threads_agree_and_a_text_line_held_before_a_frame_comes_first(tmp_path):
+    path = tmp_path / "t.tglog"
+    rng = random.Random(9)
+    with log.LogWriter.create(path, {}) as w:
+        for i in range(300):
+            if i % 50 == 7:
+                w.write_bytes(b"printed without a newline", 10 * i)
+            w.write_bytes(telemetry(rng, i, i / 10, 4), 10 * i + 1)
+    a = assert_same(path, threads=1, chunk=64)
+    b = assert_same(path, threads=2, chunk=64)
+    assert np.array_equal(a.temp_c, b.temp_c, equal_nan=True) and a.fast == b.fast
+    texts = [x for _, _, x in a.items if isinstance(x, protocol.Text)]
+    assert [t.text for t in texts] == ["printed without a newline"] * 6
+
+
+@pytest.mark.req("SR-HOST-10")
+def test_empty_and_frameless_logs(tmp_path):
+    path = tmp_path / "e.tglog"
+    with log.LogWriter.create(path, {}) as w:
+        w.write_bytes(b"boot text only\n")
+    fr = assert_same(path)
+    assert len(fr) == 0 and fr.temp_c.shape == (0, 0) and len(fr.items) == 1
+    with pytest.raises(log.LogError):
+        frames.load_telemetry(tmp_path / "missing.tglog")
