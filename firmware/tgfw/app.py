@@ -156,13 +156,20 @@ class Monitor:
         try:
             self.step(self.sampler.ms, dt)
         except Exception as e:  # an exception in the cycle trips; KeyboardInterrupt goes on up
-            self.guard.fail(codes.G_EXCEPTION)
-            self.exception = e
+            self._failed(e)
             healthy = False
-            sys.print_exception(e)
-        self.after()
+        try:
+            self.after()
+        except Exception as e:  # the trip is latched; its record is tried again next cycle
+            self._failed(e)
+            healthy = False
         if healthy and self.wdt is not None:
             self.wdt.feed()
+
+    def _failed(self, e):
+        self.guard.fail(codes.G_EXCEPTION)
+        self.exception = e
+        sys.print_exception(e)
 
     @micropython.native
     def step(self, now, dt):
@@ -238,9 +245,8 @@ class Monitor:
             self.save_trip()
         while self.events:
             event, text = self.events.pop(0)
-            sm = self.sampler if hasattr(self, "sampler") else None
-            t_s, t_us = (sm.t_s, sm.t_us) if sm else (0, 0)
-            self.sender.send(encode_event(self._next_seq(), t_s, t_us, event, guard.state, text))
+            sm = self.sampler
+            self.sender.send(encode_event(self._next_seq(), sm.t_s, sm.t_us, event, guard.state, text))
 
     def save_trip(self):
         """Write the trip record; False (and tried again next cycle) when flash refuses."""

@@ -370,3 +370,21 @@ def test_a_frozen_chip_that_also_drops_reads_is_still_caught():
     assert rig.state() == TRIPPED
     assert rig.monitor.guard.first_words(rig.monitor.names) in ("foramen:stuck", "foramen:absent")
     rig.close()
+
+
+@req("SR-GRD-10")
+def test_an_exception_after_the_checks_still_trips_and_starves_the_watchdog():
+    rig = armed_rig()
+    m = rig.monitor
+    fed = rig.machine.wdt_state()[1]
+
+    def broken(event, text):
+        raise RuntimeError("event queue bug")
+
+    m._event = broken
+    m.guard.tripped_now = True  # as after a new cause: after() queues an event
+    rig.cycles(1)
+    assert rig.state() == 3 and rig.interlock() == 0
+    assert "exception" in m.guard.causes(m.names)
+    assert rig.machine.wdt_state()[1] == fed
+    rig.close()
