@@ -10,7 +10,7 @@ import sys
 import thermoguard
 from thermoguard.cli.common import UserError
 
-COMMANDS = ("demo", "sim", "virtual", "record", "operator", "config", "ports", "flash", "verify", "export")
+COMMANDS = ("demo", "sim", "virtual", "record", "operator", "config", "ports", "flash", "verify", "export", "replay")
 
 
 def build_parser() -> argparse.ArgumentParser:
