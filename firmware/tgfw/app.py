@@ -21,7 +21,7 @@ import micropython
 from tgfw import VERSION, codes, config, persist
 from tgfw.channels import Channels, elapsed_ms
 from tgfw.chips import MAX6675, MAX31855, MAX31856
-from tgfw.codes import ARMED
+from tgfw.codes import ARMED, FL_CONFIG_VALID, FL_HAS_READBACK, FL_HOST_OK, FL_INTERLOCK_ON, FL_READBACK_HIGH
 from tgfw.guard import Guard, restore_dose
 from tgfw.link import (
     CMD_BAD,
@@ -206,13 +206,13 @@ class Monitor:
             lo16 = self.dose_lo16
             for i in range(ch.n):
                 lo16[i] = lo[i] >> 4
-        flags = guard.commanded
+        flags = FL_INTERLOCK_ON if guard.commanded else 0
         if self.readback is not None:
-            flags |= 4 | (2 if self.readback.value() else 0)
+            flags |= FL_HAS_READBACK | (FL_READBACK_HIGH if self.readback.value() else 0)
         if self.settings is not None:
-            flags |= 16
+            flags |= FL_CONFIG_VALID
             if self.settings.host_timeout_ms == 0 or elapsed_ms(now, self.last_hb) <= self.settings.host_timeout_ms:
-                flags |= 8
+                flags |= FL_HOST_OK
         sm = self.sampler
         src = ch if ch is not None else _NO_CHANNELS
         frame = self.telemetry.encode(

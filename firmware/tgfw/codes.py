@@ -76,6 +76,28 @@ GLOBAL = 255
 MISSING = -0x40000000
 RATE_UNKNOWN = MISSING
 
+# Frames on the link (docs/protocol.md): version, kinds, events and telemetry flags.
+VERSION = 1
+KIND_TELEMETRY = 1
+KIND_EVENT = 2
+KIND_REPLY = 3
+
+EV_BOOT = 1
+EV_ARM = 2
+EV_DISARM = 3
+EV_TRIP = 4
+EV_RESET = 5
+EV_CONFIG = 6
+EV_REFUSED = 7
+EV_WARNING = 8
+EVENT_NAMES = ("", "BOOT", "ARM", "DISARM", "TRIP", "RESET", "CONFIG", "REFUSED", "WARNING")
+
+FL_INTERLOCK_ON = 1  # the firmware commands the interlock closed (RF permitted)
+FL_READBACK_HIGH = 2  # the interlock readback input reads high
+FL_HAS_READBACK = 4  # the board has a readback input
+FL_HOST_OK = 8  # a host heartbeat arrived within host_timeout
+FL_CONFIG_VALID = 16
+
 
 def channel_cause_words(bits, fault):
     """Words for a channel's cause bits, the fault named by its fault code."""

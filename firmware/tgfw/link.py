@@ -16,6 +16,26 @@ import struct
 import micropython
 from micropython import const
 
+from tgfw.codes import (  # noqa: F401 - the frame vocabulary, one definition for board and host
+    EV_ARM,
+    EV_BOOT,
+    EV_CONFIG,
+    EV_DISARM,
+    EV_REFUSED,
+    EV_RESET,
+    EV_TRIP,
+    EV_WARNING,
+    EVENT_NAMES,
+    FL_CONFIG_VALID,
+    FL_HAS_READBACK,
+    FL_HOST_OK,
+    FL_INTERLOCK_ON,
+    FL_READBACK_HIGH,
+    KIND_EVENT,
+    KIND_REPLY,
+    KIND_TELEMETRY,
+    VERSION,
+)
 from tgfw.commands import (  # noqa: F401 - re-exported: the reader's vocabulary
     E_BAD_ARGUMENT,
     E_CHECKSUM,
@@ -36,28 +56,6 @@ from tgfw.commands import (  # noqa: F401 - re-exported: the reader's vocabulary
     check_args,
 )
 from tgfw.crc import crc32_hex_into, crc32_into
-
-VERSION = const(1)
-KIND_TELEMETRY = const(1)
-KIND_EVENT = const(2)
-KIND_REPLY = const(3)
-
-EV_BOOT = const(1)
-EV_ARM = const(2)
-EV_DISARM = const(3)
-EV_TRIP = const(4)
-EV_RESET = const(5)
-EV_CONFIG = const(6)
-EV_REFUSED = const(7)
-EV_WARNING = const(8)
-EVENT_NAMES = ("", "BOOT", "ARM", "DISARM", "TRIP", "RESET", "CONFIG", "REFUSED", "WARNING")
-
-# Telemetry flags.
-FL_INTERLOCK_ON = const(1)  # the firmware commands the interlock closed (RF permitted)
-FL_READBACK_HIGH = const(2)  # the interlock readback input reads high
-FL_HAS_READBACK = const(4)  # the board has a readback input
-FL_HOST_OK = const(8)  # a host heartbeat arrived within host_timeout
-FL_CONFIG_VALID = const(16)
 
 HEADER_SIZE = const(14)  # u8 version, u8 kind, u32 seq, u32 t_s, u32 t_us
 TELEMETRY_FIXED = const(37)  # header + telemetry body up to and including n_channels

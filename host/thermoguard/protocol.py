@@ -14,6 +14,26 @@ import zlib
 from dataclasses import dataclass
 
 from tgfw import codes
+from tgfw.codes import (  # noqa: F401 - the frame vocabulary, one definition for board and host
+    EV_ARM,
+    EV_BOOT,
+    EV_CONFIG,
+    EV_DISARM,
+    EV_REFUSED,
+    EV_RESET,
+    EV_TRIP,
+    EV_WARNING,
+    EVENT_NAMES,
+    FL_CONFIG_VALID,
+    FL_HAS_READBACK,
+    FL_HOST_OK,
+    FL_INTERLOCK_ON,
+    FL_READBACK_HIGH,
+    KIND_EVENT,
+    KIND_REPLY,
+    KIND_TELEMETRY,
+    VERSION,
+)
 from tgfw.commands import (  # noqa: F401 - one definition with the board's reader
     E_BAD_ARGUMENT,
     E_CHECKSUM,
@@ -35,27 +55,6 @@ from tgfw.commands import (  # noqa: F401 - one definition with the board's read
     VERBS,
     check_args,
 )
-
-VERSION = 1
-KIND_TELEMETRY = 1
-KIND_EVENT = 2
-KIND_REPLY = 3
-
-EV_BOOT = 1
-EV_ARM = 2
-EV_DISARM = 3
-EV_TRIP = 4
-EV_RESET = 5
-EV_CONFIG = 6
-EV_REFUSED = 7
-EV_WARNING = 8
-EVENT_NAMES = ("", "BOOT", "ARM", "DISARM", "TRIP", "RESET", "CONFIG", "REFUSED", "WARNING")
-
-FL_INTERLOCK_ON = 1
-FL_READBACK_HIGH = 2
-FL_HAS_READBACK = 4
-FL_HOST_OK = 8
-FL_CONFIG_VALID = 16
 
 MAX_CHANNELS = 8
 MAX_PAYLOAD = 249  # + 4 CRC bytes = 253: one COBS block, so COBS adds exactly one byte

@@ -5,17 +5,9 @@ from tgfw import config
 from tgfw.channels import Channels
 from tgfw.settings import Settings
 
-EXAMPLE = {
-    "sample_hz": 10,
-    "stale_ms": 300,
-    "host_timeout_s": 5,
-    "channels": [
-        {"name": "tip", "chip": "max31856", "cs": 17, "tc_type": "K", "role": "ablation",
-         "high_c": 95.0, "low_c": 15.0, "rate_c_per_s": 10.0},
-        {"name": "foramen", "chip": "max31855", "cs": 13, "tc_type": "K", "role": "protective",
-         "high_c": 45.0, "low_c": 10.0, "rate_c_per_s": 2.0, "dose_cem43": 40.0},
-    ],
-}
+# The configuration of DESIGN.md, kept once in the package's data.
+with open("host/thermoguard/data/demo_config.json") as _f:
+    EXAMPLE = json.load(_f)
 TIP = 0
 FORAMEN = 1
 PERIOD_US = 100000

@@ -1,25 +1,9 @@
 """The shared configuration definition, on MicroPython (the same checks run on CPython in
 tests/host/test_config_host.py)."""
-import json
 
+from fixtures import example
 from fwtest import raises, req
 from tgfw import config
-
-EXAMPLE = {
-    "sample_hz": 10,
-    "stale_ms": 300,
-    "host_timeout_s": 5,
-    "channels": [
-        {"name": "tip", "chip": "max31856", "cs": 17, "tc_type": "K", "role": "ablation",
-         "high_c": 95.0, "low_c": 15.0, "rate_c_per_s": 10.0},
-        {"name": "foramen", "chip": "max31855", "cs": 13, "tc_type": "K", "role": "protective",
-         "high_c": 45.0, "low_c": 10.0, "rate_c_per_s": 2.0, "dose_cem43": 40.0},
-    ],
-}
-
-
-def example():
-    return json.loads(json.dumps(EXAMPLE))
 
 
 def problems_of(doc):

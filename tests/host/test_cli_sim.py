@@ -8,20 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLE_CONFIG
 
 EXE = str(Path(sys.executable).with_name("thermoguard"))
 
-CONFIG = {
-    "sample_hz": 10,
-    "stale_ms": 300,
-    "host_timeout_s": 5,
-    "channels": [
-        {"name": "tip", "chip": "max31856", "cs": 17, "tc_type": "K", "role": "ablation",
-         "high_c": 95.0, "low_c": 15.0, "rate_c_per_s": 10.0},
-        {"name": "foramen", "chip": "max31855", "cs": 13, "tc_type": "K", "role": "protective",
-         "high_c": 45.0, "low_c": 10.0, "rate_c_per_s": 2.0, "dose_cem43": 40.0},
-    ],
-}
+CONFIG = EXAMPLE_CONFIG
 # foramen warms at 1 C/s from 37 C at 5 s: it reaches 45.0 C at 13.0 s.
 SCENARIO = "t_s,tip,foramen\n0,37,37\n5,37,37\n15,40,47\n"
 
