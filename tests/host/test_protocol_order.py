@@ -5,7 +5,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_protocol import frames, tel
-
 from thermoguard import protocol as p
 
 ORIGINALS = [tel(seq, seq, 0) for seq in range(1, 9)]
