@@ -199,3 +199,34 @@ def test_empty_and_frameless_logs(tmp_path):
     assert len(fr) == 0 and fr.temp_c.shape == (0, 0) and len(fr.items) == 1
     with pytest.raises(log.LogError):
         frames.load_telemetry(tmp_path / "missing.tglog")
+
+
+def uniform_log(path, seed: int, n: int = 3) -> None:
+    rng = random.Random(seed)
+    with log.LogWriter.create(path, {"config": CONFIG}) as w:
+        for i in range(200):
+            w.write_bytes(telemetry(rng, i, 5 + i / 10, n), 10 * i)
+            if i % 40 == 3:
+                w.write_bytes(protocol.encode_event(i, 5, 0, protocol.EV_TRIP, 3, "c1:high,rate") + b"text\n", 10 * i)
+
+
+@pytest.mark.req("SR-HOST-10", "SR-EXP-01")
+@pytest.mark.parametrize("seed", [3, 4, 6, 12, -1, -2])
+def test_export_through_the_loader_writes_the_same_bytes_as_the_per_frame_export(tmp_path, seed):
+    from thermoguard import export
+
+    path = tmp_path / "x.tglog"
+    if seed < 0:
+        uniform_log(path, seed, n=3 if seed == -1 else 8)
+    else:
+        make_log(path, seed, damage=seed == 6)
+    rows = [(t, x) for t, x in log.decoded_items(path, host_notes=False) if isinstance(x, protocol.Telemetry)]
+    fr, names, _ = export.load(path)
+    assert names == export.channel_names(fr.meta, rows[0][1] if rows else None)
+    export._write_csv_rows(rows, names, tmp_path / "a.csv")  # the per-frame writer, as it was
+    export.write_csv(fr, names, tmp_path / "b.csv")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    if seed < 0:
+        export._write_npz_rows(rows, names, tmp_path / "a.npz")
+        export.write_npz(fr, names, tmp_path / "b.npz")
+        assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
