@@ -18,8 +18,10 @@ records of one telemetry length are decoded together, in chunks, with numpy:
   per pair of positions that is m/2 lookups per frame, done for all frames at once; a
   frame passes when its CRC residue is the CRC-32 residue (0x2144DF1C), as
   `zlib.crc32(payload + crc)` would give.
-- The record headers of those records are checked the same way (their own CRC), since
-  the scan does not check them inside runs of equal records.
+- The record headers of those records are checked too (the scan does not check them
+  inside runs of equal records): two CRC-32 checks of the whole set, and every header on
+  its own when either fails. A header with a bad CRC makes its record damage, skipped as
+  the careful reader skips it.
 - Fields come from a numpy record view of the decoded payloads.
 
 Anything else goes through the exact Python path: a Decoder is fed every record that is
@@ -286,8 +288,9 @@ def _headers_ok(head: np.ndarray) -> np.ndarray:
     """Which of n record headers (n, 32) carry a good header CRC (bytes 28..31 = CRC-32 of 0..27).
 
     Two checks of the whole set first: the CRC of the XOR of all headers (every single bad
-    header shows) and the CRC of all headers in a row (two bad headers always show, as the
-    CRC-32 polynomial has no cycle that short); more can only hide with probability 2**-64.
+    header shows) and the CRC of all headers in a row (two bad headers always show: the
+    CRC-32 polynomial is irreducible and x**(256 d) - 1 is prime to it for every d below
+    70,000, more than a chunk); more can only hide with probability 2**-64.
     When either fails, every header is checked on its own.
     """
     n = len(head)
@@ -365,20 +368,23 @@ def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, l
         faulted = fault != 0
         g.warn[sl] = ch["warn"]
         g.trip[sl] = ch["trip"]
-        for src, dst, none, scale in (("temp", g.temp, protocol.INT32_MIN, Q10), ("cj", g.cj, protocol.INT16_MIN, 64.0),
-                                      ("rate", g.rate, protocol.INT32_MIN, Q10)):
+        # Scaling by a power of two is exact: v * 2**-10 == v / 1024.0, as the Decoder computes it.
+        for src, dst, none, scale in (("temp", g.temp, protocol.INT32_MIN, 2.0**-10),
+                                      ("cj", g.cj, protocol.INT16_MIN, 2.0**-6),
+                                      ("rate", g.rate, protocol.INT32_MIN, 2.0**-10)):
             v = ch[src]
             out = dst[sl]
-            np.divide(v, scale, out=out)
+            np.multiply(v, scale, out=out)
             missing = faulted | (v == none)
             if missing.any():
                 out[missing] = np.nan
         dose = g.dose[sl]
-        np.divide(ch["dose_hi"], 1024, out=dose)
-        dose += ch["dose_lo"] / 2**26
+        np.multiply(ch["dose_hi"], 2.0**-10, out=dose)
+        dose += ch["dose_lo"] * 2.0**-26
 
 
 def _decode_groups(b, idx, device: np.ndarray, threads: int | None, chunk: int) -> list[_Group]:
+    chunk = max(1, min(chunk, 65536))  # _headers_ok's two-bad-headers guarantee holds up to 70,000
     groups = []
     jobs = []
     for n_ch in range(protocol.MAX_CHANNELS + 1):
