@@ -41,7 +41,7 @@ DEVICE = ROOT / "hil" / "device"
 FIRMWARE = ROOT / "firmware"
 BOARD_FILE = ROOT / "boards" / "virtual.py"
 VSTART = DEVICE / "vstart.py"
-LIB_FILES = ("machine.py", "time.py", "scenario.py")
+LIB_FILES = ("machine.py", "time.py", "scenario.py", "plant.py", "vchips.py")
 LIB_PACKAGES = ("chipmodels",)
 
 # machine.reset_cause() values (hil/device/machine.py).

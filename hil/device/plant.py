@@ -47,7 +47,7 @@ class Plant:
             t = self.temps[name]
             self.temps[name] = target + (t - target) * math.exp(-dt_s / tau)
 
-    def at(self, name, t_s=None):
+    def at(self, name, t_s=None):  # the Follower's interface: (celsius, no fault)
         return self.temps[name], None
 
 

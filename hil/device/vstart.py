@@ -26,8 +26,6 @@ process and starts the next), `CLOCK <clock_us> <world_us>` (at exit, for a soft
 import os
 import sys
 
-BODY_C = 37.0  # a channel the scenario does not name stays at body temperature
-ROOM_C = 25.0  # the chips' own (cold-junction) temperature
 PACE_SLACK_US = 250000  # further behind real time than this: stop catching up, start again
 
 
@@ -42,9 +40,7 @@ class _Board:
     def __init__(self):
         self.ctl = None
         self.world0 = 0
-        self.models = {}
-        self.scenario = None
-        self.faults = {}
+        self.scenario = None  # a vchips.Follower when the board follows a scenario
         self.last_update = -1
         self.speed = 0.0
         self.ref_real = 0
@@ -89,21 +85,9 @@ class _Board:
             self.reset("WDT")
         if self.scenario is not None and now != self.last_update:
             self.last_update = now
-            self.follow((self.world0 + now) / 1000000)
+            self.scenario.follow((self.world0 + now) / 1000000)
         if self.speed:
             self.pace(now)
-
-    def follow(self, t):
-        sc = self.scenario
-        for name, model in self.models.items():
-            if name not in sc.tracks:
-                continue
-            celsius, word = sc.at(name, t)
-            if word != self.faults.get(name):
-                model.set_fault(word)
-                self.faults[name] = word
-            if celsius is not None:
-                model.set_temperature(celsius)
 
     def pace(self, now):
         """Hold the virtual clock to speed x real time (it never runs ahead of it)."""
@@ -117,34 +101,6 @@ class _Board:
             # virtual minute also keeps the real ticks far from their wrap.
             self.ref_real = utime.ticks_us()
             self.ref_virtual = now
-
-    def attach_models(self, config_path):
-        """A chip model on each configured chip select, at body temperature."""
-        import json
-
-        import machine
-        from chipmodels.max6675 import MAX6675
-        from chipmodels.max31855 import MAX31855
-        from chipmodels.max31856 import MAX31856
-
-        kinds = {"max31855": MAX31855, "max31856": MAX31856, "max6675": MAX6675}
-        try:
-            with open(config_path) as f:
-                cfg = json.load(f)
-            channels = cfg.get("channels", [])
-        except (OSError, ValueError, AttributeError):
-            return  # the firmware reports the missing or bad configuration itself
-        for ch in channels:
-            try:
-                model = kinds[ch["chip"]](ch.get("tc_type", "K"))
-                cs = ch["cs"]
-                name = ch["name"]
-            except (KeyError, ValueError, TypeError):
-                continue
-            model.dither = True  # real chips flicker by an LSB
-            model.set_temperature(BODY_C, ROOM_C)
-            machine.attach_chip(cs, model)
-            self.models[name] = model
 
 
 def _power_on(board):
@@ -180,12 +136,14 @@ def _power_on(board):
     board.speed = float(_env("TG_VB_SPEED", "1"))
     board.ref_real = utime.ticks_us()
     board.ref_virtual = time.now_us()
-    board.attach_models("config.json")
+    import vchips
+
+    models = vchips.attach("config.json")
     if scenario_text is not None:
         import scenario
 
-        board.scenario = scenario.parse(scenario_text)
-        board.follow(board.world0 / 1000000 + time.now_us() / 1000000)
+        board.scenario = vchips.Follower(models, scenario.parse(scenario_text))
+        board.scenario.follow(board.world0 / 1000000 + time.now_us() / 1000000)
     time.add_hook(board.hook)
     sys.atexit(board.at_exit)
 

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CONFIG
+from thermoguard import paths
 
 EXE = str(Path(sys.executable).with_name("thermoguard"))
 
-CONFIG = EXAMPLE_CONFIG
+CONFIG = json.loads((paths.DATA / "demo_config.json").read_text())  # the configuration of DESIGN.md
 # foramen warms at 1 C/s from 37 C at 5 s: it reaches 45.0 C at 13.0 s.
 SCENARIO = "t_s,tip,foramen\n0,37,37\n5,37,37\n15,40,47\n"
 
