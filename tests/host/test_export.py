@@ -96,3 +96,18 @@ def test_a_damaged_log_exports_every_intact_record_and_warns(session):
     intact = list(csv.DictReader((session / "run.csv").open())) if (session / "run.csv").exists() else None
     rows = list(csv.DictReader(out.open()))
     assert rows and (intact is None or len(intact) - 2 <= len(rows) < len(intact) + 1)
+
+
+@pytest.mark.req("SR-HIL-15", "SR-EXP-01")
+def test_a_recorded_session_replays_to_the_same_trip_cycle(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG))
+    (tmp_path / "s.csv").write_text("t_s,tip,foramen\n0,37,37\n5,37,37\n15,40,47\n")
+    first = run("sim", str(tmp_path / "s.csv"), "--config", str(tmp_path / "config.json"),
+                "--out", str(tmp_path / "a.tglog"))
+    assert first.returncode == 0, first.stderr
+    assert run("export", str(tmp_path / "a.tglog"), "--csv", str(tmp_path / "a.csv")).returncode == 0
+    again = run("sim", str(tmp_path / "a.csv"), "--config", str(tmp_path / "config.json"),
+                "--out", str(tmp_path / "b.tglog"))
+    assert again.returncode == 0, again.stderr
+    trip = [line for line in first.stdout.splitlines() if line.startswith("trip at")]
+    assert trip and trip == [line for line in again.stdout.splitlines() if line.startswith("trip at")]
