@@ -102,17 +102,25 @@ def _crc_pair_tables(m: int, shift: int = 0) -> tuple[np.ndarray, int]:
     return tables, base
 
 
-def _crc_of_rows(pairs16, m: int, n: int, shift: int = 0) -> np.ndarray:
+def _crc_of_rows(pairs16, m: int, n: int, shift: int = 0, constant=None) -> np.ndarray:
     """CRC-32 of n m-byte messages held at bytes shift .. shift + m - 1 of rows; pairs16(q)
-    gives row bytes 2q, 2q+1 of every row as uint16 (bytes past the message must be zero)."""
+    gives row bytes 2q, 2q+1 of every row as uint16 (bytes past the message must be zero).
+    constant(q), when given, says that pair q is the same in every row: one lookup for all."""
     tables, base = _crc_pair_tables(m, shift)
     acc = np.full(n, base, np.uint32)
     index = np.empty(n, np.intp)
     part = np.empty(n, np.uint32)
+    same = base
     for q in range(len(tables)):
-        np.copyto(index, pairs16(q))
+        v = pairs16(q)
+        if constant is not None and constant(q):
+            same ^= int(tables[q][int(v[0])])
+            continue
+        np.copyto(index, v)
         np.take(tables[q], index, out=part)
         acc ^= part
+    if same != base:
+        acc ^= np.uint32(same ^ base)
     return acc
 
 
@@ -319,7 +327,8 @@ def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, l
     # The record data in 8-byte aligned rows, transposed 8 bytes at a time:
     # cols[w, i, k] is byte 8w + k of record i (0xFF past its end).
     wb = (length + 7) // 8
-    x = np.full((n, wb * 8), 0xFF, np.uint8)
+    x = np.empty((n, wb * 8), np.uint8)
+    x[:, length:] = 0xFF
     _rows(b, data_off, length, stride, x)
     cols64 = np.ascontiguousarray(x.view(np.uint64).T)
     del x
@@ -352,7 +361,9 @@ def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, l
     cols64 -= codes64
     del codes64, codes
     r16 = cols64.view(np.uint16).reshape(wb, n, 4)
-    ok &= _crc_of_rows(lambda q: r16[q >> 2, :, q & 3], m, n, shift=2) == CRC_RESIDUE
+    varies = [int(np.bitwise_or.reduce(w ^ w[0])) for w in cols64]  # bits that differ within the chunk
+    ok &= _crc_of_rows(lambda q: r16[q >> 2, :, q & 3], m, n, shift=2,
+                       constant=lambda q: (varies[q >> 2] >> (16 * (q & 3))) & 0xFFFF == 0) == CRC_RESIDUE
     rows = np.ascontiguousarray(cols64.T)
     del cols64, cols
     p = rows.view(_payload_dtype(g.n_ch, wb * 8, 2)).ravel()
