@@ -117,7 +117,9 @@ class Board:
                 self.send("INFO")
                 next_send = time.monotonic() + INFO_RESEND_S
             for item in self.pump():
-                if isinstance(item, protocol.Reply) and item.verb in ("INFO", "?"):
+                if isinstance(item, protocol.Reply) and item.verb == "?":
+                    continue  # a stale half-line on the board got the blame; INFO is sent again
+                if isinstance(item, protocol.Reply) and item.verb == "INFO":
                     if not item.ok:
                         raise NotABoard(f"{url} refused INFO: {item.text}")
                     self.info = parse_info(item.detail)
@@ -175,7 +177,8 @@ class Board:
                 if isinstance(item, protocol.Reply) and item.verb in (verb, "?"):
                     return item
             if time.monotonic() >= deadline:
-                raise NoReply(f"{self.transport.url} did not answer {verb} within {timeout:g} s")
+                raise NoReply(f"{self.transport.url} did not answer {verb} within {timeout:g} s; it was sent, "
+                              "so the board may have acted on it: check its state")
             self._pending += self.pump()
 
 

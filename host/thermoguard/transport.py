@@ -58,11 +58,16 @@ def describe_open_error(url: str, e: Exception) -> str:
     return f"cannot open {url}: {text}"
 
 
+BAUD = 115200
+
+
 def open_serial(url: str, read_timeout: float = READ_TIMEOUT_S) -> serial.SerialBase:
     """Open url, or raise PortError with one sentence."""
     try:
         # exclusive: a second program reading the same port would take half of the bytes.
-        return serial.serial_for_url(url, timeout=read_timeout, write_timeout=WRITE_TIMEOUT_S, exclusive=True)
+        # 115200 baud: MicroPython's console on a USB-to-UART bridge (ESP32-DevKitC); USB ports ignore it.
+        return serial.serial_for_url(url, baudrate=BAUD, timeout=read_timeout, write_timeout=WRITE_TIMEOUT_S,
+                                     exclusive=True)
     except (serial.SerialException, OSError, ValueError) as e:
         raise PortError(describe_open_error(url, e)) from None
 

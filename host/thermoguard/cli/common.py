@@ -31,6 +31,17 @@ def parse_speed(text: str) -> float | None:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0 (not nan, not inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of seconds above 0")
+    return value
+
+
 def load_config(path: str | None) -> dict:
     if path is None:
         return json.loads((paths.DATA / "demo_config.json").read_text())
@@ -50,12 +61,33 @@ def check_scenario(path: str) -> Path:
         sys.path.pop(0)
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"scenario {path} does not exist")
+        raise UserError(f"scenario {path} " + ("is a folder, not a file" if p.is_dir() else "does not exist"))
     try:
         (plant if p.suffix == ".json" else scenario).load(str(p))
     except (scenario.ScenarioError, plant.PlantError) as e:
         raise UserError(f"scenario {path}: {e}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"scenario {path} is not text: a scenario is a CSV file (or a .json plant)") from None
+    except OSError as e:
+        raise UserError(f"scenario {path} cannot be read: {e.strerror or e}") from None
     return p
+
+
+def check_names(scenario_path: Path, cfg: dict) -> None:
+    """A scenario column that names no configured channel is a typo or the wrong file:
+    refuse it rather than answer a what-if with every channel at body temperature."""
+    sys.path.insert(0, str(paths.HIL_DEVICE))
+    try:
+        import plant
+        import scenario
+    finally:
+        sys.path.pop(0)
+    source = (plant if scenario_path.suffix == ".json" else scenario).load(str(scenario_path))
+    names = [ch["name"] for ch in cfg.get("channels", [])]
+    unknown = [n for n in source.names if n not in names]
+    if unknown:
+        raise UserError(f"scenario {scenario_path} names {', '.join(unknown)}, which the configuration does not "
+                        f"have (its channels: {', '.join(names)})")
 
 
 def open_log(path: Path, cfg: dict, force: bool, board: str):
@@ -67,11 +99,13 @@ def open_log(path: Path, cfg: dict, force: bool, board: str):
         "config": cfg,
         "config_hash": f"{config.config_hash(config.validate(cfg)):08x}",
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         return log.LogWriter.create(path, meta, force=force)
-    except FileExistsError:
+    except log.LogExists:
         raise UserError(f"{path} exists: choose another --out or add --force to overwrite it") from None
+    except OSError as e:
+        raise UserError(f"cannot write the log {path}: {e.strerror or e}") from None
 
 
 def default_log(prefix: str) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 from tgfw import codes
 
 from thermoguard import paths, protocol
-from thermoguard.cli.common import default_log, load_config, open_log, parse_speed
+from thermoguard.cli.common import UserError, default_log, load_config, open_log, parse_speed, positive_seconds
 from thermoguard.simrun import SessionRunner
 from thermoguard.vboard import ScenarioBoard
 
@@ -18,7 +18,8 @@ def register(sub) -> None:
     p.add_argument("--speed", type=parse_speed, default=20.0, help="real-time multiple, or max (default 20)")
     p.add_argument("--out", help="log file (default out/demo-<time>.tglog)")
     p.add_argument("--force", action="store_true", help="overwrite an existing log")
-    p.add_argument("--every", type=float, default=5.0, help="seconds of device time between lines (default 5)")
+    p.add_argument("--every", type=positive_seconds, default=5.0,
+                   help="seconds of device time between lines (default 5)")
     p.set_defaults(func=run)
 
 
@@ -56,12 +57,16 @@ def run(args) -> int:
         elif isinstance(item, protocol.Text):
             print(f"  board: {item.text}", flush=True)
 
-    board = ScenarioBoard(cfg, scenario_path, args.speed)
+    board = None
     started = time.monotonic()
     try:
+        board = ScenarioBoard(cfg, scenario_path, args.speed)
         result = SessionRunner(board, recorder, arm=True, on_item=show).run()
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
     finally:
-        board.close()
+        if board is not None:
+            board.close()
         recorder.close()
     elapsed = time.monotonic() - started
     last = result.last

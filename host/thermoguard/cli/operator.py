@@ -10,7 +10,7 @@ import sys
 
 from thermoguard import protocol
 from thermoguard.board import REPLY_TIMEOUT_S, Board, connect
-from thermoguard.cli.common import UserError
+from thermoguard.cli.common import UserError, positive_seconds
 from thermoguard.transport import PortError, PortLost
 
 VERBS = {
@@ -33,7 +33,7 @@ def register(sub) -> None:
 
 def add_port_arguments(p) -> None:
     p.add_argument("--port", required=True, help="the board's port: a device, /dev/pts/N, socket://host:port")
-    p.add_argument("--timeout", type=float, default=REPLY_TIMEOUT_S,
+    p.add_argument("--timeout", type=positive_seconds, default=REPLY_TIMEOUT_S,
                    help=f"seconds to wait for the board's answer (default {REPLY_TIMEOUT_S:g})")
 
 

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from serial.tools import list_ports
 
 from thermoguard.board import connect
+from thermoguard.cli.common import positive_seconds
 from thermoguard.transport import PortError, PortLost
 
 PROBE_TIMEOUT_S = 1.0
@@ -16,7 +17,7 @@ def register(sub) -> None:
     p = sub.add_parser("ports", help="list serial ports and which of them is a thermoguard board")
     p.add_argument("extra", nargs="*", metavar="PORT",
                    help="also ask these (a /dev/pts/N of a virtual board, socket://host:port)")
-    p.add_argument("--timeout", type=float, default=PROBE_TIMEOUT_S,
+    p.add_argument("--timeout", type=positive_seconds, default=PROBE_TIMEOUT_S,
                    help=f"seconds to wait for each port's INFO answer (default {PROBE_TIMEOUT_S:g})")
     p.set_defaults(func=run)
 

@@ -8,7 +8,6 @@ the recording with the log closed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from thermoguard import log
 from thermoguard.board import Board, NoReply, connect
-from thermoguard.cli.common import UserError
+from thermoguard.cli.common import UserError, positive_seconds
 from thermoguard.recorder import RECONNECT_TIMEOUT_S, Recorder, Stats
 from thermoguard.transport import PortError, PortLost
 
@@ -26,23 +25,13 @@ PLAIN_EVERY_S = 10.0  # a status line this often when stderr is not a terminal
 REDRAW_S = 0.25
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be above 0")
-    return value
-
-
 def register(sub) -> None:
     p = sub.add_parser("record", help="record a board's stream into a log")
     p.add_argument("--port", required=True, help="the board's port: a device, /dev/pts/N, socket://host:port")
     p.add_argument("--out", required=True, help="the log file to write")
-    p.add_argument("--duration", type=_positive, help="stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--duration", type=positive_seconds, help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--force", action="store_true", help="overwrite an existing log")
-    p.add_argument("--reconnect-timeout", type=_positive, default=RECONNECT_TIMEOUT_S, metavar="S",
+    p.add_argument("--reconnect-timeout", type=positive_seconds, default=RECONNECT_TIMEOUT_S, metavar="S",
                    help=f"how long to try to reopen a lost port before giving up (default {RECONNECT_TIMEOUT_S:g} s)")
     p.set_defaults(func=run)
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from thermoguard.cli.common import UserError, check_scenario, default_log, load_config, open_log, parse_speed
+from thermoguard.cli.common import (
+    UserError,
+    check_names,
+    check_scenario,
+    default_log,
+    load_config,
+    open_log,
+    parse_speed,
+)
 from thermoguard.simrun import SessionRunner
 from thermoguard.vboard import ScenarioBoard
 
@@ -23,14 +31,19 @@ def register(sub) -> None:
 def run(args) -> int:
     scenario_path = check_scenario(args.scenario)
     cfg = load_config(args.config)
+    check_names(scenario_path, cfg)
     out = Path(args.out) if args.out else default_log("sim-" + scenario_path.stem)
     recorder = open_log(out, cfg, args.force, "virtual")
-    board = ScenarioBoard(cfg, scenario_path, args.speed)
+    board = None
     try:
+        board = ScenarioBoard(cfg, scenario_path, args.speed)
         result = SessionRunner(board, recorder, arm=not args.no_arm).run()
         errors = board.errors()
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
     finally:
-        board.close()
+        if board is not None:
+            board.close()
         recorder.close()
     for trip in result.trips:
         print(f"trip at {trip.t_dev_s:.2f} s: {trip.causes}")
