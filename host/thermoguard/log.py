@@ -278,13 +278,14 @@ class LogWriter:
 
     def _commit(self) -> None:
         if self._buf:
+            buf, self._buf = self._buf, bytearray()  # never written twice, whatever interrupts
             try:
-                _write_all(self._fd, self._buf)  # one write per call: whole records reach the kernel
-            except OSError as e:
-                # Part may be written: writing it again would corrupt the log, so stop here.
-                self._error = e
+                _write_all(self._fd, buf)  # one write per call: whole records reach the kernel
+            except BaseException as e:
+                # Part may be written (an OSError, or Ctrl-C between the write and here):
+                # writing it again would corrupt the log, so stop here.
+                self._error = e if isinstance(e, OSError) else OSError(f"interrupted: {e!r}")
                 raise
-            self._buf.clear()
 
     def _end_partial(self, t_ns: int) -> None:
         data = self._split.flush()
