@@ -448,8 +448,12 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK) -> F
     device = kinds == log.Kind.DEVICE
     with open(os.fspath(path), "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-        mm = mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ) if size else None
+        if not size:
+            mm = None
+        elif hasattr(mmap, "MAP_POPULATE"):  # Linux: the pages mapped at once, not one fault each
+            mm = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE, prot=mmap.PROT_READ)
+        else:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         b = np.frombuffer(mm, np.uint8) if mm is not None else np.zeros(0, np.uint8)
         groups = _decode_groups(b, idx, device, threads, chunk)

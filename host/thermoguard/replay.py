@@ -66,9 +66,10 @@ def play(path, consumers: Iterable[Consumer], speed: float | None = 1.0,
     if speed is not None and not speed > 0:
         raise ValueError("speed must be above 0, or None for as fast as possible")
     consumers = list(consumers)
-    contents_meta = log.scan_records(path).meta
+    with log._File(path) as f:  # the header only: the metadata, or the LogError of a file that is no log
+        meta = f.meta
     for c in consumers:
-        c.start(contents_meta)
+        c.start(meta)
     summary = Summary()
     started = clock()
     try:
