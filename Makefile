@@ -27,6 +27,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/host_bench.py
 
 hil: setup
 	$(BIN)/pytest -q hil/tests

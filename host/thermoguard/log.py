@@ -762,6 +762,8 @@ def _columns(np, rows):
 
 def _strided_run(np, buf, size: int, pos: int, block: int):
     """Up to `block` records from pos with the same length and kind as the one at pos."""
+    if size - pos < RECORD_SIZE:  # a torn tail shorter than a record header
+        return None
     n, kind = struct.unpack_from("<IB", buf, pos)
     stride = RECORD_SIZE + n
     count = min(block, (size - pos) // stride)

@@ -111,3 +111,18 @@ def test_a_recorded_session_replays_to_the_same_trip_cycle(tmp_path):
     assert again.returncode == 0, again.stderr
     trip = [line for line in first.stdout.splitlines() if line.startswith("trip at")]
     assert trip and trip == [line for line in again.stdout.splitlines() if line.startswith("trip at")]
+
+
+@pytest.mark.req("SR-LOG-04")
+def test_export_never_writes_over_the_log_or_into_a_missing_folder(session):
+    log_copy = session / "copy.tglog"
+    log_copy.write_bytes((session / "run.tglog").read_bytes())
+    same = run("export", str(log_copy), "--csv", str(log_copy), "--force")
+    assert same.returncode == 2 and "is the log being exported" in same.stderr
+    assert run("verify", str(log_copy)).returncode == 0
+    twice = run("export", str(log_copy), "--csv", str(session / "a.out"), "--npz", str(session / "a.out"))
+    assert twice.returncode == 2 and "two outputs" in twice.stderr
+    missing = run("export", str(log_copy), "--csv", str(session / "no" / "such" / "x.csv"))
+    assert missing.returncode == 2 and "cannot write" in missing.stderr and "Traceback" not in missing.stderr
+    folder = run("export", str(log_copy), "--csv", str(session), "--force")
+    assert folder.returncode == 2 and "is a folder" in folder.stderr

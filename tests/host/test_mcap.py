@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mcap import reader as mcap_reader  # noqa: E402
 from test_cli_sim import CONFIG, SCENARIO
 from thermoguard import frames, log, protocol
 
-mcap_reader = pytest.importorskip("mcap.reader")
 EXE = str(Path(sys.executable).with_name("thermoguard"))
 # foramen opens (unplugged) from 2 s to 3 s: null temperatures, then it warms and trips.
 SCENARIO_OPEN = SCENARIO.replace("0,37,37\n", "0,37,37\n2,37,open\n3,37,37\n")

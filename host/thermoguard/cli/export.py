@@ -26,27 +26,52 @@ def run(args) -> int:
     targets = [(fmt, Path(p)) for fmt, p in ((f, getattr(args, f)) for f in FORMATS) if p]
     if not targets:
         raise UserError("say what to write: --csv OUT, --npz OUT and/or --mcap OUT")
-    for _, out in targets:
-        if out.exists() and not args.force:
-            raise UserError(f"{out} exists: choose another name or add --force to overwrite it")
+    check_targets(Path(args.log), [out for _, out in targets], args.force)
     try:
         fr, names, damage = export.load(args.log)
     except log.LogError as e:
         raise UserError(str(e)) from None
     for fmt, out in targets:
-        if fmt == "csv":
-            print(f"{out}: {export.write_csv(fr, names, out)} rows")
-        elif fmt == "npz":
-            print(f"{out}: {export.write_npz(fr, names, out)} rows")
-        else:
-            from thermoguard import mcap_export
-
-            try:
-                counts = mcap_export.write_mcap(fr, names, out)
-            except ImportError:
-                raise UserError("--mcap needs the mcap package: pip install mcap") from None
-            print(f"{out}: {counts['messages']} messages on {counts['topics']} topics")
+        print(f"{out}: {write(fmt, fr, names, out)}")
     for what in damage:
         print(f"thermoguard: warning: the log is damaged ({what}); every intact record was exported",
               file=sys.stderr)
     return 0
+
+
+def check_targets(source: Path, outs: list[Path], force: bool) -> None:
+    """Nothing the user recorded is ever lost: an output is never the log itself, never
+    another output, and never an existing file without --force."""
+    seen: list[Path] = []
+    for out in outs:
+        real = out.resolve()
+        if source.exists() and real == source.resolve():
+            raise UserError(f"{out} is the log being exported: choose another name")
+        if real in seen:
+            raise UserError(f"{out} is given for two outputs: choose one name for each")
+        seen.append(real)
+        if out.is_dir():
+            raise UserError(f"{out} is a folder: give a file name")
+        if out.exists() and not force:
+            raise UserError(f"{out} exists: choose another name or add --force to overwrite it")
+
+
+def write(fmt: str, fr, names, out: Path) -> str:
+    """Write one output through a temporary file renamed into place, so a failed write
+    leaves no half file; returns what was written, for the user."""
+    from thermoguard import export, mcap_export
+
+    tmp = out.with_name(out.name + ".part")
+    try:
+        if fmt == "csv":
+            what = f"{export.write_csv(fr, names, tmp)} rows"
+        elif fmt == "npz":
+            what = f"{export.write_npz(fr, names, tmp)} rows"
+        else:
+            counts = mcap_export.write_mcap(fr, names, tmp)
+            what = f"{counts['messages']} messages on {counts['topics']} topics"
+        tmp.replace(out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
+    return what
