@@ -38,9 +38,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=parse_speed, default=1.0,
                         help="real-time multiple, or max (default 1)")
     parser.add_argument("--board-dir", help="the board's flash: a folder kept between runs (default: temporary)")
-    parser.add_argument("--socket", type=int, metavar="PORT",
+    parser.add_argument("--socket", type=tcp_port, metavar="PORT",
                         help="serve socket://127.0.0.1:PORT instead of a pty (0: any free port)")
     parser.add_argument("--log", help="append everything the board sends to this file")
+
+
+def tcp_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a TCP port is a whole number, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a TCP port is 0 to 65535")
+    return value
 
 
 def load_bridge():
@@ -81,14 +91,22 @@ def cmd_virtual(args) -> int:
         board_dir = Path(tmp.name)
         text = config_text(args.config)
     bridge_mod = load_bridge()
-    bridge_mod.prepare_board_dir(board_dir, text)
+    try:
+        bridge_mod.prepare_board_dir(board_dir, text)
+    except OSError as e:
+        raise UserError(f"cannot use {board_dir} as the board's folder: {e.strerror or e}") from None
     try:
         port = bridge_mod.SocketPort(args.socket) if args.socket is not None else bridge_mod.PtyPort()
     except OSError as e:
         raise UserError(f"cannot open the board's port: {e}") from None
     speed = args.speed or 0.0  # parse_speed gives None for max
-    bridge = bridge_mod.Bridge(board_dir, port, scenario=scenario, speed=speed,
-                               log=Path(args.log) if args.log else None)
+    try:
+        bridge = bridge_mod.Bridge(board_dir, port, scenario=scenario, speed=speed,
+                                   log=Path(args.log) if args.log else None)
+    except OSError as e:
+        if hasattr(port, "close"):
+            port.close()
+        raise UserError(f"cannot start the virtual board: {e.strerror or e} ({e.filename or ''})") from None
     old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         print(port.url, flush=True)
