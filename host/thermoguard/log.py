@@ -386,16 +386,21 @@ class _File:
         if size < end:
             raise LogError(f"{path}: the log header is cut short ({size} of {end} bytes): "
                            "the file ends before any record")
-        if _crc(buf[: end - 4]) != _U32.unpack_from(buf, end - 4)[0]:
-            raise LogError(f"{path}: the log header is damaged (its CRC does not match)")
+        self.start = end
+        self.seed: bytes | None = _seed(buf[:end])
+        self.header_damage = ""
         try:
             self.meta = json.loads(buf[FILE_HEAD.size : end - 4].decode("utf-8"))
         except ValueError:
             self.meta = None
-        if not isinstance(self.meta, dict):
-            raise LogError(f"{path}: the log header is damaged (its metadata is not a JSON object)")
-        self.start = end
-        self.seed = _seed(buf[:end])
+        if _crc(buf[: end - 4]) != _U32.unpack_from(buf, end - 4)[0] or not isinstance(self.meta, dict):
+            # One flipped bit here must not cost the session: the records carry their own
+            # CRCs, so they are read on those; the chain restarts at the first record.
+            self.header_damage = ("the log header is damaged (its CRC does not match): its metadata may be "
+                                  "wrong; the records were read on their own CRCs")
+            self.seed = None
+            if not isinstance(self.meta, dict):
+                self.meta = {}
 
     @property
     def version(self) -> str:
@@ -425,7 +430,7 @@ class _Walk:
     def __init__(self, f: _File, chain: bool = True):
         self.f = f
         self.chain = chain
-        self.damage: list[tuple[int, str]] = []
+        self.damage: list[tuple[int, str]] = [(0, f.header_damage)] if f.header_damage else []
         self.torn_tail_offset: int | None = None
         self.torn_tail_reason = ""
         self.skipped = 0  # records of unknown kinds in a newer minor version
