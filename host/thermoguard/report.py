@@ -332,12 +332,9 @@ def figure(fr: frames.Frames, names: list[str], summary: Summary):
 
 def _marker_y(temp: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """A marker sits on the reading; without one, at the last valid reading before it."""
-    y = temp[idx].astype(float)
-    for j, i in enumerate(idx.tolist()):
-        if np.isnan(y[j]):
-            prev = np.flatnonzero(~np.isnan(temp[:i]))
-            y[j] = temp[prev[-1]] if len(prev) else np.nan
-    return y
+    valid = ~np.isnan(temp)
+    last = np.maximum.accumulate(np.where(valid, np.arange(len(temp)), -1))[idx]
+    return np.where(last >= 0, temp[np.maximum(last, 0)], np.nan)
 
 
 def panel_text(summary: Summary, width: int = 40) -> str:

@@ -122,3 +122,19 @@ def test_report_refuses_bad_input_in_one_sentence(session):
     assert not any(p.name.endswith(".part") for p in d.iterdir())
     forced = run("report", str(log), "-o", str(d / "taken.png"), "--force")
     assert forced.returncode == 0 and (d / "taken.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.req("SR-RPT-01")
+def test_report_of_a_damaged_log_shows_the_lost_frames_as_gaps(session):
+    d, _ = session
+    data = bytearray((d / "run.tglog").read_bytes())
+    data[len(data) // 2] ^= 0x40
+    (d / "damaged.tglog").write_bytes(bytes(data))
+    proc = run("report", str(d / "damaged.tglog"), "-o", str(d / "damaged.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert "damaged" in proc.stderr and (d / "damaged.png").read_bytes()[:8] == PNG_MAGIC
+    fr = frames.load_telemetry(d / "damaged.tglog")
+    lost = int(re.search(r"^gaps: (\d+) frames lost", proc.stdout, re.M)[1])
+    steps = np.diff(fr.seq.astype(np.int64))
+    assert lost >= 1 and (steps > 1).any()
+    assert re.search(r"^damage: ", proc.stdout, re.M)
