@@ -72,20 +72,22 @@ def mpremote(port: str, *args: str, timeout: float = MPREMOTE_TIMEOUT_S) -> str:
     return proc.stdout
 
 
-def _prepare(port: str, files: list[Upload]) -> None:
-    """Make the folders, and remove the other form (.py or .mpy) of every module copied:
-    MicroPython imports a .py before an .mpy, so a stale one would shadow the new code."""
+def _mkdirs(port: str, files: list[Upload]) -> None:
     folders = sorted({str(Path(f.remote).parent) for f in files} - {"."}, key=len)
+    code = f"import os\nfor d in {folders!r}:\n    try:\n        os.mkdir(d)\n    except OSError:\n        pass\n"
+    mpremote(port, "exec", code)
+
+
+def _remove_stale(port: str, files: list[Upload]) -> None:
+    """Remove the other form (.py or .mpy) of every module copied: MicroPython imports a
+    .py before an .mpy, so a stale one would shadow the new code. Done after the copy, so
+    that a reset in between never finds a module missing."""
     stale = []
     for f in files:
         if f.remote.startswith("tgfw/") and f.remote.endswith((".py", ".mpy")):
             stem, ext = f.remote.rsplit(".", 1)
             stale.append(stem + (".mpy" if ext == "py" else ".py"))
-    code = (
-        "import os\n"
-        f"for d in {folders!r}:\n    try:\n        os.mkdir(d)\n    except OSError:\n        pass\n"
-        f"for p in {stale!r}:\n    try:\n        os.remove(p)\n    except OSError:\n        pass\n"
-    )
+    code = f"import os\nfor p in {stale!r}:\n    try:\n        os.remove(p)\n    except OSError:\n        pass\n"
     mpremote(port, "exec", code)
 
 
@@ -127,11 +129,12 @@ def flash(port: str, board: str, config_path: str | None, use_mpy: bool = False,
             mpy_dir = _compile(board)
         files = uploads(board, cfg_file, mpy_dir)
         log(f"copying {len(files)} files to {port} with mpremote")
-        _prepare(port, files)
+        _mkdirs(port, files)
         args: list[str] = []
         for f in files:
             args += ["fs", "cp", str(f.local), ":" + f.remote, "+"]
         mpremote(port, *args[:-1], timeout=MPREMOTE_TIMEOUT_S * 3)
+        _remove_stale(port, files)
         log("verifying every file by its SHA-256 on the board")
         on_board = _hashes_on_board(port, files)
         for f in files:
