@@ -118,7 +118,7 @@ def test_export_never_writes_over_the_log_or_into_a_missing_folder(session):
     log_copy = session / "copy.tglog"
     log_copy.write_bytes((session / "run.tglog").read_bytes())
     same = run("export", str(log_copy), "--csv", str(log_copy), "--force")
-    assert same.returncode == 2 and "is the log being exported" in same.stderr
+    assert same.returncode == 2 and "is the log itself" in same.stderr
     assert run("verify", str(log_copy)).returncode == 0
     twice = run("export", str(log_copy), "--csv", str(session / "a.out"), "--npz", str(session / "a.out"))
     assert twice.returncode == 2 and "two outputs" in twice.stderr

@@ -104,9 +104,9 @@ def test_report_refuses_bad_input_in_one_sentence(session):
     before = log.read_bytes()
     cases = [
         (("report", str(d / "none.tglog"), "-o", str(d / "x.png")), "no such log file"),
-        (("report", str(log), "-o", str(log), "--force"), "is the log being reported"),
-        (("report", str(log), "-o", str(d / "y.png"), "--html", str(log)), "is the log being reported"),
-        (("report", str(log), "-o", str(d / "z.png"), "--html", str(d / "z.png")), "both outputs"),
+        (("report", str(log), "-o", str(log), "--force"), "is the log itself"),
+        (("report", str(log), "-o", str(d / "y.png"), "--html", str(log)), "is the log itself"),
+        (("report", str(log), "-o", str(d / "z.png"), "--html", str(d / "z.png")), "two outputs"),
     ]
     (d / "corrupt.tglog").write_bytes(b"not a log at all\n" * 10)
     cases.append((("report", str(d / "corrupt.tglog"), "-o", str(d / "c.png")), "not a thermoguard log"))

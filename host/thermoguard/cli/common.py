@@ -113,3 +113,33 @@ def default_log(prefix: str) -> Path:
     return Path("out") / f"{prefix}-{stamp}.tglog"
 
 
+
+
+def check_outputs(source: Path, outs: list[Path], force: bool) -> None:
+    """Nothing the user recorded is ever lost: an output is never the log it is made from,
+    never another output, never a folder, never an existing file without --force."""
+    seen: list[Path] = []
+    for out in outs:
+        real = out.resolve()
+        if source.exists() and real == source.resolve():
+            raise UserError(f"{out} is the log itself: choose another name")
+        if real in seen:
+            raise UserError(f"{out} is given for two outputs: choose one name for each")
+        seen.append(real)
+        if out.is_dir():
+            raise UserError(f"{out} is a folder: give a file name")
+        if out.exists() and not force:
+            raise UserError(f"{out} exists: choose another name or add --force to overwrite it")
+
+
+def write_through(out: Path, produce) -> object:
+    """Call produce(tmp_path) to write a temporary file, then rename it into place, so a
+    failed write leaves no half file; returns what produce returned."""
+    tmp = out.with_name(out.name + ".part")
+    try:
+        result = produce(tmp)
+        tmp.replace(out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
+    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from thermoguard.cli.common import UserError
+from thermoguard.cli.common import UserError, check_outputs, write_through
 
 FORMATS = ("csv", "npz", "mcap")
 
@@ -26,7 +26,7 @@ def run(args) -> int:
     targets = [(fmt, Path(p)) for fmt, p in ((f, getattr(args, f)) for f in FORMATS) if p]
     if not targets:
         raise UserError("say what to write: --csv OUT, --npz OUT and/or --mcap OUT")
-    check_targets(Path(args.log), [out for _, out in targets], args.force)
+    check_outputs(Path(args.log), [out for _, out in targets], args.force)
     try:
         fr, names, damage = export.load(args.log)
     except log.LogError as e:
@@ -39,39 +39,13 @@ def run(args) -> int:
     return 0
 
 
-def check_targets(source: Path, outs: list[Path], force: bool) -> None:
-    """Nothing the user recorded is ever lost: an output is never the log itself, never
-    another output, and never an existing file without --force."""
-    seen: list[Path] = []
-    for out in outs:
-        real = out.resolve()
-        if source.exists() and real == source.resolve():
-            raise UserError(f"{out} is the log being exported: choose another name")
-        if real in seen:
-            raise UserError(f"{out} is given for two outputs: choose one name for each")
-        seen.append(real)
-        if out.is_dir():
-            raise UserError(f"{out} is a folder: give a file name")
-        if out.exists() and not force:
-            raise UserError(f"{out} exists: choose another name or add --force to overwrite it")
-
-
 def write(fmt: str, fr, names, out: Path) -> str:
-    """Write one output through a temporary file renamed into place, so a failed write
-    leaves no half file; returns what was written, for the user."""
+    """Write one output; returns what was written, for the user."""
     from thermoguard import export, mcap_export
 
-    tmp = out.with_name(out.name + ".part")
-    try:
-        if fmt == "csv":
-            what = f"{export.write_csv(fr, names, tmp)} rows"
-        elif fmt == "npz":
-            what = f"{export.write_npz(fr, names, tmp)} rows"
-        else:
-            counts = mcap_export.write_mcap(fr, names, tmp)
-            what = f"{counts['messages']} messages on {counts['topics']} topics"
-        tmp.replace(out)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
-    return what
+    if fmt == "csv":
+        return f"{write_through(out, lambda tmp: export.write_csv(fr, names, tmp))} rows"
+    if fmt == "npz":
+        return f"{write_through(out, lambda tmp: export.write_npz(fr, names, tmp))} rows"
+    counts = write_through(out, lambda tmp: mcap_export.write_mcap(fr, names, tmp))
+    return f"{counts['messages']} messages on {counts['topics']} topics"

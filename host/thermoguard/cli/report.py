@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from thermoguard.cli.common import UserError
+from thermoguard.cli.common import UserError, check_outputs, write_through
 
 
 def register(sub) -> None:
@@ -21,7 +21,7 @@ def run(args) -> int:
     from thermoguard import export, log, report
 
     outs = [Path(args.out)] + ([Path(args.html)] if args.html else [])
-    check_targets(Path(args.log), outs, args.force)
+    check_outputs(Path(args.log), outs, args.force)
     try:
         fr, names, damage = export.load(args.log)
     except log.LogError as e:
@@ -30,39 +30,13 @@ def run(args) -> int:
         raise UserError(f"{args.log} holds no telemetry: there is nothing to plot")
     summary = report.summarize(fr, names, damage)
     png = report.png_bytes(report.figure(fr, names, summary))
-    write(outs[0], png)
+    write_through(outs[0], lambda tmp: tmp.write_bytes(png))
     if args.html:
-        write(outs[1], report.html_page(summary, png).encode("utf-8"))
+        page = report.html_page(summary, png).encode("utf-8")
+        write_through(outs[1], lambda tmp: tmp.write_bytes(page))
     print(summary.text())
     for out in outs:
         print(f"wrote {out}")
     for what in damage:
         print(f"thermoguard: warning: the log is damaged ({what}); every intact record was used", file=sys.stderr)
     return 0
-
-
-def check_targets(source: Path, outs: list[Path], force: bool) -> None:
-    """An output is never the log itself, never the other output, never an existing file without --force."""
-    seen: list[Path] = []
-    for out in outs:
-        real = out.resolve()
-        if source.exists() and real == source.resolve():
-            raise UserError(f"{out} is the log being reported: choose another name")
-        if real in seen:
-            raise UserError(f"{out} is given for both outputs: choose one name for each")
-        seen.append(real)
-        if out.is_dir():
-            raise UserError(f"{out} is a folder: give a file name")
-        if out.exists() and not force:
-            raise UserError(f"{out} exists: choose another name or add --force to overwrite it")
-
-
-def write(out: Path, data: bytes) -> None:
-    """Through a temporary file renamed into place: a failed write leaves no half file."""
-    tmp = out.with_name(out.name + ".part")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(out)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
