@@ -9,6 +9,7 @@ from tgfw import codes
 
 from thermoguard import paths, protocol
 from thermoguard.cli.common import UserError, default_log, load_config, open_log, parse_speed, positive_seconds
+from thermoguard.replay import status_line
 from thermoguard.simrun import SessionRunner
 from thermoguard.vboard import ScenarioBoard
 
@@ -21,18 +22,6 @@ def register(sub) -> None:
     p.add_argument("--every", type=positive_seconds, default=5.0,
                    help="seconds of device time between lines (default 5)")
     p.set_defaults(func=run)
-
-
-def demo_line(t: protocol.Telemetry, names: list[str]) -> str:
-    parts = [f"{t.t_dev_s:7.1f} s", f"{t.state_name:<8}", "RF permitted" if t.interlock_on else "RF off      "]
-    for name, ch in zip(names, t.channels, strict=False):
-        if ch.temp_c is None:
-            value = f"{ch.fault_word or 'no reading':>9}"
-        else:
-            value = f"{ch.temp_c:7.2f} C"
-        flag = " warn" if ch.warn else ""
-        parts.append(f"{name} {value}{flag}")
-    return "  ".join(parts)
 
 
 def run(args) -> int:
@@ -49,7 +38,7 @@ def run(args) -> int:
 
     def show(item):
         if isinstance(item, protocol.Telemetry) and item.t_dev_s >= next_line[0]:
-            print(demo_line(item, names), flush=True)
+            print(status_line(item, names), flush=True)
             next_line[0] = item.t_dev_s + args.every
         elif isinstance(item, protocol.Event) and item.event in (protocol.EV_ARM, protocol.EV_TRIP):
             what = "ARMED: RF permitted" if item.event == protocol.EV_ARM else f"TRIP: {item.text}: RF off"
