@@ -216,12 +216,11 @@ class LogWriter:
 
     def sync(self) -> None:
         """Write everything held and fsync now."""
-        with self._lock:
+        with self._lock:  # the fsync too: close() must not close the descriptor under it
             self._check()
             self._commit()
-            n = self.records
-        os.fsync(self._fd)
-        self.synced_records = max(self.synced_records, n)
+            os.fsync(self._fd)
+            self.synced_records = max(self.synced_records, self.records)
 
     def close(self) -> None:
         """Write held bytes and the END record, fsync, close. Safe to call twice."""
@@ -317,7 +316,7 @@ class LogWriter:
                 except OSError as e:
                     self._error = e
                     return
-                self.synced_records = n
+                self.synced_records = max(self.synced_records, n)
 
 
 def _write_all(fd: int, data) -> None:
