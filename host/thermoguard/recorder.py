@@ -4,23 +4,32 @@ The recorder writes every byte as it arrives (LogWriter.write_bytes with the rec
 time), decodes a copy for the live counters, sends `HB` once a second (an armed board
 trips when its host falls silent, DESIGN.md principle 1), and when the port fails it
 writes a GAP record with the reason and reopens the port with a bounded backoff.
+
+It owns the port, so other parts of the program (the dashboard's keys, the command relay
+of relay.py) reach the board through it: `request(verb, args)` from any thread sends the
+command between two reads and returns the board's replies. `on_items` sees every decoded
+item, for a live view.
 """
 
 from __future__ import annotations
 
+import queue
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from thermoguard import protocol
-from thermoguard.board import BoardInfo, parse_info
+from thermoguard.board import REPLY_TIMEOUT_S, BoardInfo, NoReply, parse_info
 from thermoguard.log import LogWriter
 from thermoguard.transport import PortLost, Transport
 
 HEARTBEAT_S = 1.0
 STATUS_S = 0.25  # how often on_status is called
 RECONNECT_TIMEOUT_S = 60.0  # long enough to plug a cable back in
+REQUEST_FORGET_S = 30.0  # an unanswered request is dropped from matching after this long
+_PIECE = re.compile(r"(\d+)/(\d+) .*", re.DOTALL)  # `OK GET 1/3 ...`: one piece of several
 
 
 @dataclass
@@ -68,24 +77,100 @@ class Stats:
                       ("frames", "text_lines", "crc_errors", "garbage", "lost", "restarts")}
 
 
+class Request:
+    """A command sent on behalf of another thread, and the replies that answer it."""
+
+    def __init__(self, verb: str, line: bytes) -> None:
+        self.verb = verb
+        self.line = line
+        self.replies: list[protocol.Reply] = []
+        self.error = ""  # why no complete answer came (port lost, port not taking bytes)
+        self.done = threading.Event()
+        self.sent_at = 0.0
+
+    def take(self, reply: protocol.Reply) -> None:
+        self.replies.append(reply)
+        m = _PIECE.fullmatch(reply.detail) if reply.ok else None
+        if m is None or m.group(1) == m.group(2):  # a single reply, a refusal, or the last piece
+            self.done.set()
+
+    def fail(self, why: str) -> None:
+        self.error = why
+        self.done.set()
+
+
 class Recorder:
     """Reads the transport into the log until stopped, the duration ends, or the port is gone."""
 
     def __init__(self, transport: Transport, writer: LogWriter, *, heartbeat_s: float = HEARTBEAT_S,
                  reconnect_timeout_s: float = RECONNECT_TIMEOUT_S,
                  on_status: Callable[[Stats], None] | None = None,
-                 on_message: Callable[[str], None] | None = None, expected: BoardInfo | None = None) -> None:
+                 on_message: Callable[[str], None] | None = None, expected: BoardInfo | None = None,
+                 on_items: Callable[[list[protocol.Item]], None] | None = None) -> None:
         self.transport = transport
         self.writer = writer
         self.heartbeat_s = heartbeat_s
         self.reconnect_timeout_s = reconnect_timeout_s
         self.on_status = on_status or (lambda stats: None)
         self.on_message = on_message or (lambda text: None)
+        self.on_items = on_items
         self.stats = Stats()
         self.decoder = protocol.Decoder()
         self.stop = threading.Event()
         self.expected = expected  # the board's INFO at the start: checked again after a reconnect
         self._asked_info = False
+        self._requests: queue.SimpleQueue[Request] = queue.SimpleQueue()  # from other threads
+        self._waiting: list[Request] = []  # sent, not yet answered (the recording thread's own)
+
+    def request(self, verb: str, args: str = "", timeout: float = REPLY_TIMEOUT_S) -> list[protocol.Reply]:
+        """Send a command through the recording (any thread) and return its replies.
+
+        Several replies only for a command answered in pieces (GET). protocol.CommandError
+        for a command that cannot be encoded; NoReply when no answer came within timeout.
+        """
+        req = Request(verb, protocol.encode_command(verb, args))
+        self._requests.put(req)
+        if not req.done.wait(timeout):
+            raise NoReply(f"{self.transport.url} did not answer {verb} within {timeout:g} s; it may have been "
+                          "sent, so the board may have acted on it: check its state")
+        if req.error:
+            raise NoReply(f"{verb} did not reach the board: {req.error}")
+        return req.replies
+
+    def _send_requests(self) -> None:
+        now = time.monotonic()
+        self._waiting = [r for r in self._waiting if now - r.sent_at < REQUEST_FORGET_S and not r.done.is_set()]
+        while True:
+            try:
+                req = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if self.stop.is_set():
+                req.fail("the recording is ending")
+            elif self.transport.write(req.line):
+                req.sent_at = now
+                self._waiting.append(req)
+            else:
+                req.fail(f"{self.transport.url} does not take bytes: the board is not reading")
+
+    def _answer(self, items: list[protocol.Item]) -> None:
+        for item in items:
+            if isinstance(item, protocol.Reply):
+                for req in self._waiting:
+                    # `ERR ?` answers a line the board could not read: the oldest one waiting.
+                    if item.verb in (req.verb, "?") and not req.done.is_set():
+                        req.take(item)
+                        break
+
+    def _fail_requests(self, why: str) -> None:
+        for req in self._waiting:
+            req.fail(why)
+        self._waiting = []
+        while True:
+            try:
+                self._requests.get_nowait().fail(why)
+            except queue.Empty:
+                return
 
     def feed(self, data: bytes, t_ns: int | None = None) -> None:
         """Log and count bytes read from the port (also those read before the recorder ran)."""
@@ -93,6 +178,10 @@ class Recorder:
         self.stats.bytes += len(data)
         items = self.decoder.feed(data)
         self.stats.count(items, self.decoder)
+        if self._waiting:
+            self._answer(items)
+        if self.on_items is not None and items:
+            self.on_items(items)
         if self._asked_info:
             for item in items:
                 if isinstance(item, protocol.Reply) and item.verb == "INFO" and item.ok:
@@ -111,24 +200,29 @@ class Recorder:
     def run(self, duration_s: float | None = None) -> Stats:
         end = None if duration_s is None else time.monotonic() + duration_s
         next_hb = next_status = time.monotonic()
-        while not self.stop.is_set():
-            now = time.monotonic()
-            if end is not None and now >= end:
-                break
-            try:
-                if now >= next_hb:
-                    self._heartbeat()
-                    next_hb = now + self.heartbeat_s
-                data = self.transport.read()
-                if data:
-                    self.feed(data)
-            except PortLost as e:
-                if not self._regain(str(e), end):
+        try:
+            while not self.stop.is_set():
+                now = time.monotonic()
+                if end is not None and now >= end:
                     break
-                next_hb = time.monotonic()  # an armed board needs the heartbeat at once
-            if time.monotonic() >= next_status:
-                self.on_status(self.stats)
-                next_status = time.monotonic() + STATUS_S
+                try:
+                    if now >= next_hb:
+                        self._heartbeat()
+                        next_hb = now + self.heartbeat_s
+                    self._send_requests()
+                    data = self.transport.read()
+                    if data:
+                        self.feed(data)
+                except PortLost as e:
+                    self._fail_requests(f"the port was lost ({e})")
+                    if not self._regain(str(e), end):
+                        break
+                    next_hb = time.monotonic()  # an armed board needs the heartbeat at once
+                if time.monotonic() >= next_status:
+                    self.on_status(self.stats)
+                    next_status = time.monotonic() + STATUS_S
+        finally:
+            self._fail_requests("the recording ended")
         self.on_status(self.stats)
         return self.stats
 
