@@ -156,18 +156,14 @@ class Board:
         Returns (text, last reply); text is None when the board refused (the reply says why).
         """
         self.send("GET")
-        pieces: list[str] = []
+        replies: list[protocol.Reply] = []
         deadline = time.monotonic() + timeout
         while True:
             reply = self._reply("GET", max(0.0, deadline - time.monotonic()))
-            if not reply.ok:
-                return None, reply
-            m = _PIECE.fullmatch(reply.detail)
-            if m is None or int(m.group(1)) != len(pieces) + 1:
-                raise NoReply(f"{self.transport.url} answered GET out of order: {reply.text[:60]!r}")
-            pieces.append(m.group(3))
-            if m.group(1) == m.group(2):
-                return "".join(pieces), reply
+            replies.append(reply)
+            m = _PIECE.fullmatch(reply.detail) if reply.ok else None
+            if m is None or m.group(1) == m.group(2):
+                return join_pieces(self.transport.url, replies)
 
     def _reply(self, verb: str, timeout: float) -> protocol.Reply:
         deadline = time.monotonic() + timeout
@@ -180,6 +176,23 @@ class Board:
                 raise NoReply(f"{self.transport.url} did not answer {verb} within {timeout:g} s; it was sent, "
                               "so the board may have acted on it: check its state")
             self._pending += self.pump()
+
+
+def join_pieces(url: str, replies: list[protocol.Reply]) -> tuple[str | None, protocol.Reply]:
+    """GET's answer as (configuration text, last reply); text None when the board refused."""
+    pieces: list[str] = []
+    for reply in replies:
+        if not reply.ok:
+            return None, reply
+        m = _PIECE.fullmatch(reply.detail)
+        if m is None or int(m.group(1)) != len(pieces) + 1:
+            raise NoReply(f"{url} answered GET out of order: {reply.text[:60]!r}")
+        pieces.append(m.group(3))
+    last = replies[-1]
+    m = _PIECE.fullmatch(last.detail)
+    if m is None or m.group(1) != m.group(2):
+        raise NoReply(f"{url} sent only part of its configuration ({len(pieces)} pieces)")
+    return "".join(pieces), last
 
 
 def connect(url: str, timeout: float = IDENTIFY_TIMEOUT_S, require_reply: bool = True,

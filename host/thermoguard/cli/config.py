@@ -14,7 +14,7 @@ import sys
 
 from thermoguard import protocol
 from thermoguard.cli.common import UserError
-from thermoguard.cli.operator import add_port_arguments, answer, ask, open_board
+from thermoguard.cli.operator import add_port_arguments, answer, ask, open_board, port_of
 from thermoguard.transport import PortError, PortLost
 
 _NAME = r"[A-Za-z][A-Za-z0-9_]*"
@@ -63,7 +63,7 @@ def show(board, timeout: float) -> int:
     try:
         text, reply = board.get_config(timeout)
     except PortLost as e:
-        raise UserError(f"{board.transport.url} failed while reading the configuration: {e}") from None
+        raise UserError(f"{port_of(board)} failed while reading the configuration: {e}") from None
     except PortError as e:
         raise UserError(str(e)) from None
     if text is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from thermoguard import protocol
+from thermoguard import protocol, relay
 from thermoguard.board import REPLY_TIMEOUT_S, Board, connect
 from thermoguard.cli.common import UserError, positive_seconds
 from thermoguard.transport import PortError, PortLost
@@ -45,7 +45,13 @@ def command_line(verb: str, args: str = "") -> bytes:
         raise UserError(f"cannot send {verb}: {e}") from None
 
 
-def open_board(port: str, timeout: float) -> Board:
+def open_board(port: str, timeout: float) -> Board | relay.Client:
+    """The board on port; or, while record or monitor holds the port, a way through them."""
+    holder = relay.find(port)
+    if holder is not None:
+        print(f"thermoguard: {port} is held by a thermoguard recording: the command goes through it "
+              "(its log keeps the answer)", file=sys.stderr)
+        return holder
     try:
         return connect(port, timeout=max(timeout, 0.1))
     except PortLost as e:
@@ -54,13 +60,17 @@ def open_board(port: str, timeout: float) -> Board:
         raise UserError(str(e)) from None
 
 
-def ask(board: Board, verb: str, args: str, timeout: float) -> protocol.Reply:
+def ask(board: Board | relay.Client, verb: str, args: str, timeout: float) -> protocol.Reply:
     try:
         return board.command(verb, args, timeout)
     except PortLost as e:
-        raise UserError(f"{board.transport.url} failed while waiting for the answer to {verb}: {e}") from None
+        raise UserError(f"{port_of(board)} failed while waiting for the answer to {verb}: {e}") from None
     except PortError as e:
         raise UserError(str(e)) from None
+
+
+def port_of(board: Board | relay.Client) -> str:
+    return board.url if isinstance(board, relay.Client) else board.transport.url
 
 
 def answer(reply: protocol.Reply) -> int:

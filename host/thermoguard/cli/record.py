@@ -15,7 +15,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from thermoguard import log
+from thermoguard import log, relay
 from thermoguard.board import Board, NoReply, connect
 from thermoguard.cli.common import UserError, positive_seconds
 from thermoguard.recorder import RECONNECT_TIMEOUT_S, Recorder, Stats
@@ -164,7 +164,10 @@ def _record(recorder: Recorder, board: Board, writer: log.LogWriter, early, dura
     try:
         for data, t_ns in early:
             recorder.feed(data, t_ns)
-        return recorder.run(duration)
+        # `thermoguard arm --port P` and the other operator commands reach the board through us.
+        with relay.serve(recorder.transport.url, recorder.request,
+                         lambda text: status.message(f"thermoguard: warning: {text}")):
+            return recorder.run(duration)
     except OSError as e:
         raise UserError(f"cannot write {writer.path}: {e.strerror or e}") from None
     finally:
