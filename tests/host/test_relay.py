@@ -102,6 +102,9 @@ def test_operator_commands_reach_a_board_that_record_holds(virtual_port, tmp_pat
         assert shown.returncode == 0 and json.loads(shown.stdout)["sample_hz"] == 10
         refused = run("reset", "--port", virtual_port, "--reason", "nothing to clear")
         assert refused.returncode == 1 and "refused RESET: not tripped" in refused.stderr
+        listed = run("ports", virtual_port)
+        assert listed.returncode == 0 and f"{virtual_port}: thermoguard board virtual" in listed.stdout
+        assert "(held by a recording)" in listed.stdout and "1 thermoguard board among" in listed.stdout
         disarmed = run("disarm", "--port", virtual_port)
         assert (disarmed.returncode, disarmed.stdout) == (0, "OK DISARM\n"), disarmed.stderr
     finally:

@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from serial.tools import list_ports
 
-from thermoguard.board import connect
+from thermoguard import relay
+from thermoguard.board import connect, parse_info
 from thermoguard.cli.common import positive_seconds
 from thermoguard.transport import PortError, PortLost
 
@@ -24,6 +25,15 @@ def register(sub) -> None:
 
 def probe(url: str, timeout: float) -> tuple[bool, str]:
     """(is a board, what to say about it). Sends INFO, which changes nothing on a board."""
+    holder = relay.find(url)
+    if holder is not None:  # a recording or monitor holds it: ask through them
+        try:
+            reply = holder.command("INFO", "", timeout)
+        except PortError as e:
+            return False, f"{url}: held by a thermoguard recording, which did not pass on INFO ({e})"
+        if reply.ok:
+            return True, f"{url}: thermoguard {parse_info(reply.detail).describe()} (held by a recording)"
+        return False, f"{url}: held by a thermoguard recording; the board refused INFO: {reply.detail}"
     try:
         with connect(url, timeout=timeout) as board:
             return True, f"{url}: thermoguard {board.info.describe()}"
