@@ -25,6 +25,9 @@ STATE_COLOURS = {"BOOT": "#d9d9d9", "DISARMED": "#a6a6a6", "ARMED": "#4caf50", "
 INTERLOCK_COLOURS = {1: "#4caf50", 0: "#a6a6a6"}
 DPI = 100
 
+# The board's CEM43 counter saturates at (2**30 - 1) units of 2**-10 (firmware/tgfw/dose.py HI_MAX).
+DOSE_CEILING = 0x3FFFFFFF / 1024
+
 
 @dataclass
 class ChannelSummary:
@@ -90,7 +93,10 @@ class Summary:
             rows.append((f"limits {ch.name}", "; ".join(parts) or "no limits"))
         for ch in self.channels:
             limit = f" of {ch.dose_limit:g} limit" if ch.dose_limit is not None else " (no limit)"
-            rows.append((f"dose {ch.name}", f"{ch.final_dose:.3g} CEM43{limit}"))
+            if ch.final_dose >= DOSE_CEILING:  # the board's counter saturates: the true dose is higher
+                rows.append((f"dose {ch.name}", f">= {DOSE_CEILING:.3g} CEM43 (the board's ceiling){limit}"))
+            else:
+                rows.append((f"dose {ch.name}", f"{ch.final_dose:.3g} CEM43{limit}"))
         if self.trips:
             for trip in self.trips:
                 rows.append(("trip", f"{trip.t_dev_s:.2f} s: {trip.causes}"))
@@ -273,8 +279,10 @@ def figure(fr: frames.Frames, names: list[str], summary: Summary):
     if first is not None:
         i, ft = first
         ax_t.axvline(ft.t_dev_s, color="#e53935", lw=1.8)
-        ax_t.annotate(f"TRIPPED at {ft.t_dev_s:.2f} s\n{ft.causes}", (ft.t_dev_s, 0.97),
-                      xycoords=("data", "axes fraction"), xytext=(6, 0), textcoords="offset points", va="top",
+        # Above the plot, where no limit label or curve can hide it.
+        ax_t.annotate(f"TRIPPED at {ft.t_dev_s:.2f} s: {ft.causes}", (ft.t_dev_s, 1.0),
+                      xycoords=("data", "axes fraction"), xytext=(0, 4), textcoords="offset points", va="bottom",
+                      ha="center", annotation_clip=False,
                       fontsize=10, fontweight="bold", color="#b71c1c",
                       bbox={"boxstyle": "round", "fc": "white", "ec": "#e53935", "alpha": 0.9})
     ax_t.set_ylabel("temperature (C)")

@@ -138,3 +138,17 @@ def test_report_of_a_damaged_log_shows_the_lost_frames_as_gaps(session):
     steps = np.diff(fr.seq.astype(np.int64))
     assert lost >= 1 and (steps > 1).any()
     assert re.search(r"^damage: ", proc.stdout, re.M)
+
+
+def test_a_saturated_board_dose_is_reported_as_at_least_the_ceiling():
+    from thermoguard import report
+
+    def channel(name, dose):
+        return report.ChannelSummary(name, 95.0, 15.0, None, 90.0, 1.0, 0.0, 0.0, dose, 0)
+
+    summary = report.Summary("x.tglog", 10, 0.0, 1.0, 0.1, [channel("tip", report.DOSE_CEILING),
+                                                             channel("foramen", 7.25)], [], None, 0, [], 0,
+                             "ARMED", True)
+    rows = dict(summary.rows())
+    assert rows["dose tip"] == ">= 1.05e+06 CEM43 (the board's ceiling) (no limit)"
+    assert rows["dose foramen"] == "7.25 CEM43 (no limit)"
