@@ -8,18 +8,17 @@ the recording with the log closed.
 
 from __future__ import annotations
 
-import json
-import signal
 import sys
 import time
 from collections import deque
 from pathlib import Path
 
 from thermoguard import log, relay
-from thermoguard.board import Board, NoReply, connect
+from thermoguard.board import Board
+from thermoguard.cli import session
 from thermoguard.cli.common import UserError, positive_seconds
+from thermoguard.cli.session import header_meta  # noqa: F401 - kept importable from here
 from thermoguard.recorder import RECONNECT_TIMEOUT_S, Recorder, Stats
-from thermoguard.transport import PortError, PortLost
 
 PLAIN_EVERY_S = 10.0  # a status line this often when stderr is not a terminal
 REDRAW_S = 0.25
@@ -85,62 +84,14 @@ class StatusLine:
             pass  # a closed terminal must not end the recording
 
 
-def header_meta(board: Board, port: str, warn) -> dict:
-    """Board, firmware and configuration hash from INFO; the configuration from GET."""
-    meta: dict = {"port": port}
-    info = board.info
-    if info is None:
-        warn("the board sent frames but did not answer INFO: board, firmware and configuration are "
-             "left empty in the log header")
-        return meta
-    meta.update(firmware=info.firmware, board=info.board, config_hash=info.config_hash)
-    if info.config_hash is None:
-        warn(f"the board has no valid configuration ({info.error or 'none'})")
-        return meta
-    try:
-        text, reply = board.get_config()
-        why = reply.text
-        meta["config"] = json.loads(text) if text is not None else None
-    except NoReply as e:
-        text, why = None, str(e)
-    except ValueError:
-        text, why = None, "not JSON"
-    if text is None:
-        warn(f"the board's configuration could not be read ({why}); the log header has none")
-    return meta
-
-
 def run(args) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
-        raise UserError(f"{out} exists: choose another --out or add --force to overwrite it")
+        raise session.exists_error(out)
     status = StatusLine(sys.stderr)
-    early: list[tuple[bytes, int]] = []  # bytes read before the log exists: logged first
-    try:
-        board = connect(args.port, require_reply=False, on_bytes=lambda data, t: early.append((data, t)))
-    except PortLost as e:
-        raise UserError(f"{args.port} failed while asking INFO: {e}") from None
-    except PortError as e:
-        raise UserError(str(e)) from None
-    try:
-        meta = header_meta(board, args.port, lambda text: status.message(f"thermoguard: warning: {text}"))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        writer = log.LogWriter.create(out, meta, force=args.force)
-    except FileExistsError:
-        board.close()
-        raise UserError(f"{out} exists: choose another --out or add --force to overwrite it") from None
-    except OSError as e:
-        board.close()
-        raise UserError(f"cannot create {out}: {e.strerror or e}") from None
-    except PortLost as e:
-        board.close()
-        raise UserError(f"{args.port} failed while reading the configuration: {e}") from None
-    except PortError as e:
-        board.close()
-        raise UserError(str(e)) from None
-    except BaseException:
-        board.close()
-        raise
+    board, early = session.open_board(args.port)
+    writer, _ = session.open_log(board, args.port, out, args.force,
+                                 lambda text: status.message(f"thermoguard: warning: {text}"))
     recorder = Recorder(board.transport, writer, reconnect_timeout_s=args.reconnect_timeout,
                         on_status=status.update, on_message=status.message, expected=board.info)
     what = board.info.describe() if board.info else "board unknown"
@@ -154,40 +105,20 @@ def run(args) -> int:
 
 
 def _record(recorder: Recorder, board: Board, writer: log.LogWriter, early, duration, status) -> Stats:
-    def stop(signum, frame):
-        if recorder.stop.is_set():
-            raise KeyboardInterrupt  # a second Ctrl-C: the user insists
-        recorder.stop.set()
-
-    # The first Ctrl-C only sets a flag: the loop ends between two whole log writes.
-    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for data, t_ns in early:
-            recorder.feed(data, t_ns)
-        # `thermoguard arm --port P` and the other operator commands reach the board through us.
-        with relay.serve(recorder.transport.url, recorder.request,
-                         lambda text: status.message(f"thermoguard: warning: {text}")):
-            return recorder.run(duration)
+        with session.stop_on_signals(recorder.stop):
+            for data, t_ns in early:
+                recorder.feed(data, t_ns)
+            # `thermoguard arm --port P` and the other operator commands reach the board through us.
+            with relay.serve(recorder.transport.url, recorder.request,
+                             lambda text: status.message(f"thermoguard: warning: {text}")):
+                return recorder.run(duration)
     except OSError as e:
         raise UserError(f"cannot write {writer.path}: {e.strerror or e}") from None
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
         status.finish()
-        board.close()
-        try:
-            writer.close()
-        except OSError as e:
-            raise UserError(f"cannot write {writer.path}: {e.strerror or e}") from None
+        session.close(board, writer)
 
 
 def summary(s: Stats, out: Path) -> str:
-    m, sec = divmod(s.elapsed, 60)
-    lines = [f"recorded {s.frames} frames ({s.telemetry} telemetry, {s.events} events, {s.replies} replies), "
-             f"{s.text_lines} text lines, {s.bytes} bytes in {int(m)} min {sec:.1f} s",
-             f"frames lost {s.lost}, CRC errors {s.crc_errors}, garbage {s.garbage}, gaps {s.gaps}, "
-             f"board restarts {s.restarts}, heartbeats sent {s.heartbeats}",
-             f"log: {out}"]
-    if s.state:
-        lines.insert(1, f"last state {s.state}")
-    return "\n".join(lines)
+    return session.summary(s, out)
