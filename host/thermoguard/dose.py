@@ -23,6 +23,7 @@ threshold of irreversible damage (63 % of cells). Liver by default
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,3 +133,49 @@ def _baseline(fr, baseline: str):
 def final(values: np.ndarray) -> np.ndarray:
     """The last value of each channel (0 for an empty log)."""
     return values[-1] if len(values) else np.zeros(values.shape[1:])
+
+
+class ArrheniusAccumulator:
+    """Omega per channel, frame by frame as telemetry arrives: the rule of `arrhenius`
+    (same intervals, same restarts, baseline zero), so a live figure equals the log's.
+
+        acc = ArrheniusAccumulator(LIVER)
+        acc.add(t.seq, t.t_dev_s, [ch.temp_c for ch in t.channels])   # None: no reading
+        acc.omega                                                      # list, per channel
+    """
+
+    def __init__(self, tissue: Tissue = LIVER, a_per_s: float | None = None,
+                 ea_j_per_mol: float | None = None) -> None:
+        self.a = tissue.a_per_s if a_per_s is None else a_per_s
+        self.ea = tissue.ea_j_per_mol if ea_j_per_mol is None else ea_j_per_mol
+        if not (self.a > 0 and self.ea > 0):
+            raise ValueError("Arrhenius parameters must be positive (A in 1/s, Ea in J/mol)")
+        self.omega: list[float] = []
+        self._prev: tuple[int, float, list[float | None]] | None = None
+
+    def rate(self, temp_c: float) -> float:
+        """Damage per second at temp_c (inf beyond the float range, as numpy gives)."""
+        try:
+            return self.a * math.exp(-self.ea / (R_GAS * (temp_c + KELVIN)))
+        except OverflowError:
+            return math.inf
+
+    def add(self, seq: int, t_dev_s: float, temps) -> None:
+        temps = [None if t is None or math.isnan(t) else float(t) for t in temps]
+        prev = self._prev
+        self._prev = (seq, t_dev_s, temps)
+        if prev is None or _restarted(prev[0], prev[1], seq, t_dev_s):
+            self.omega = [0.0] * len(temps)  # a new board session starts from zero
+            return
+        if len(self.omega) < len(temps):
+            self.omega += [0.0] * (len(temps) - len(self.omega))
+        dt = t_dev_s - prev[1]
+        for i, t in enumerate(temps):
+            before = prev[2][i] if i < len(prev[2]) else None
+            if t is not None and before is not None:
+                self.omega[i] += dt * self.rate(t)
+
+
+def _restarted(seq0: int, t0: float, seq: int, t: float) -> bool:
+    """The Decoder's rule (and `restarts`): device time or sequence went back."""
+    return t < t0 or (seq - seq0 - 1) % protocol.SEQ_MOD >= protocol.SEQ_MOD // 2

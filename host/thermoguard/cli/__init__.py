@@ -11,8 +11,8 @@ import sys
 import thermoguard
 from thermoguard.cli.common import UserError
 
-COMMANDS = ("demo", "sim", "virtual", "record", "operator", "config", "ports", "flash", "verify", "export", "replay",
-            "report")
+COMMANDS = ("demo", "sim", "virtual", "monitor", "record", "operator", "config", "ports", "flash", "verify", "export",
+            "replay", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,142 @@
+"""`thermoguard monitor --port P [--log LOG] [--no-log] [--force] [--arrhenius ...]`: a live
+dashboard of a board (docs/dashboard.md).
+
+The monitor holds the port through a Recorder: it logs every byte (unless --no-log),
+keeps the board's heartbeat, reconnects, and passes the keys' commands (and those of
+`thermoguard arm --port P` from another shell, thermoguard.relay) to the board between
+two reads. On a terminal it draws the dashboard; otherwise it prints plain lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+from thermoguard import dose, relay
+from thermoguard.board import NoReply
+from thermoguard.cli import session
+from thermoguard.cli.common import UserError, default_log, positive_seconds
+from thermoguard.dashboard import live, view
+from thermoguard.dashboard.keys import Keys
+from thermoguard.dashboard.model import Model
+from thermoguard.recorder import RECONNECT_TIMEOUT_S, Recorder
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number above 0")
+    return value
+
+
+def add_dose_arguments(p) -> None:
+    p.add_argument("--arrhenius", action="store_true",
+                   help="also show Arrhenius damage (Omega) per channel, computed here from the readings")
+    p.add_argument("--tissue", choices=sorted(dose.TISSUES), default=dose.LIVER.name,
+                   help="the tissue whose Arrhenius parameters are used (default liver)")
+    p.add_argument("--arrhenius-a", type=positive_number, metavar="A",
+                   help="frequency factor A in 1/s (instead of the tissue's; implies --arrhenius)")
+    p.add_argument("--arrhenius-ea", type=positive_number, metavar="EA",
+                   help="activation energy Ea in J/mol (instead of the tissue's; implies --arrhenius)")
+
+
+def accumulator(args) -> dose.ArrheniusAccumulator | None:
+    if not (args.arrhenius or args.arrhenius_a or args.arrhenius_ea):
+        return None
+    return dose.ArrheniusAccumulator(dose.TISSUES[args.tissue], args.arrhenius_a, args.arrhenius_ea)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("monitor", help="live dashboard of a board (keys: a arm, d disarm, r reset, q quit)")
+    p.add_argument("--port", required=True, help="the board's port: a device, /dev/pts/N, socket://host:port")
+    p.add_argument("--log", help="the log to write (default out/monitor-<time>.tglog)")
+    p.add_argument("--no-log", action="store_true", help="record nothing")
+    p.add_argument("--force", action="store_true", help="overwrite an existing log")
+    p.add_argument("--reconnect-timeout", type=positive_seconds, default=RECONNECT_TIMEOUT_S, metavar="S",
+                   help=f"how long to try to reopen a lost port before giving up (default {RECONNECT_TIMEOUT_S:g} s)")
+    add_dose_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.no_log and args.log:
+        raise UserError("--log and --no-log contradict each other: choose one")
+    out = None if args.no_log else Path(args.log) if args.log else default_log("monitor")
+    if out is not None and out.exists() and not args.force:
+        raise session.exists_error(out, "--log")
+    arrh = accumulator(args)
+    interactive = sys.stdout.isatty()
+    warnings: list[str] = []
+    board, early = session.open_board(args.port)
+    writer, meta = session.open_log(board, args.port, out, args.force, warnings.append, option="--log")
+    inbox = live.Inbox()
+    recorder = Recorder(board.transport, writer, reconnect_timeout_s=args.reconnect_timeout,
+                        on_items=inbox.items, on_message=inbox.message, expected=board.info)
+    model = Model(meta.get("config"), arrhenius=arrh, started=time.monotonic())
+    for text in warnings:
+        model.note(f"warning: {text}", "medium")
+    info = board.info
+    what = (f"board {info.board}, firmware {info.firmware}, configuration {info.config_hash or 'none'}"
+            if info is not None else "board unknown")
+    if not interactive:
+        print(f"monitoring {args.port} ({what}); log {out if out is not None else 'none'}; Ctrl-C ends it",
+              flush=True)
+        for text in warnings:
+            print(f"thermoguard: warning: {text}", file=sys.stderr, flush=True)
+
+    def link(m: Model, now: float) -> None:
+        s = recorder.stats
+        m.link(now, crc_errors=s.crc_errors, lost=s.lost, gaps=s.gaps, garbage=s.garbage)
+
+    def send(verb: str, args_: str) -> tuple[bool, str]:
+        try:
+            replies = recorder.request(verb, args_)
+        except NoReply as e:
+            return False, str(e)
+        r = replies[-1]
+        return r.ok, r.detail or r.text
+
+    def record() -> None:
+        try:
+            for data, t_ns in early:
+                recorder.feed(data, t_ns)
+            recorder.run()
+        except OSError as e:
+            failure.append(f"cannot write {writer.path}: {e.strerror or e}")
+        except BaseException as e:  # noqa: BLE001 - said in one sentence below, the log is closed
+            failure.append(f"the recording stopped: {e}")
+        finally:
+            inbox.done.set()
+
+    failure: list[str] = []
+    thread = threading.Thread(target=record, name="recorder", daemon=True)
+    title = f"thermoguard monitor  {args.port}  {what}"
+    try:
+        with session.stop_on_signals(recorder.stop), \
+                relay.serve(recorder.transport.url, recorder.request, inbox.message):
+            thread.start()
+            if interactive:
+                from rich.console import Console
+
+                live.run_live(model, inbox, recorder.stop, console=Console(),
+                              render=lambda m, now, keys: view.render(m, now, keys, title=title),
+                              keys=Keys(), send=send, link=link)
+            else:
+                live.run_plain(model, inbox, recorder.stop, link=link)
+    finally:
+        recorder.stop.set()
+        thread.join()
+        session.close(board, writer)
+    print(session.summary(recorder.stats, out))
+    if failure:
+        raise UserError(failure[0])
+    if recorder.stats.gave_up:
+        print(f"thermoguard: {recorder.stats.gave_up}", file=sys.stderr)
+        return 1
+    return 0

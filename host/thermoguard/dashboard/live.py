@@ -1,0 +1,176 @@
+"""The dashboard's loop: items arrive from another thread (the recorder, the session runner)
+through an Inbox; this thread alone feeds the Model, draws it, reads the keys and hands
+the commands to a worker thread, so a slow answer never freezes the screen.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import select
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from thermoguard.dashboard.keys import ESC, QUIT, Keys
+from thermoguard.dashboard.model import Model
+from thermoguard.dashboard.plain import Plain
+
+TICK_S = 0.1  # redraw and key polling: the NO DATA alarm shows well within 1 s
+
+
+class Inbox:
+    """What other threads hand to the dashboard, with the host times it arrived."""
+
+    def __init__(self) -> None:
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self.done = threading.Event()  # the source has ended (the scenario, the recording)
+
+    def items(self, items: list) -> None:
+        self._q.put(("items", time.monotonic(), time.time(), items))
+
+    def message(self, text: str) -> None:
+        self._q.put(("message", time.monotonic(), time.time(), text))
+
+    def answer(self, verb: str, ok: bool, text: str) -> None:
+        self._q.put(("answer", time.monotonic(), time.time(), (verb, ok, text)))
+
+    def drain(self, model: Model) -> list:
+        """Feed the model everything waiting; returns the items and messages, in order."""
+        got = []
+        while True:
+            try:
+                kind, now, wall, what = self._q.get_nowait()
+            except queue.Empty:
+                return got
+            if kind == "items":
+                model.feed(what, now, wall)
+                got += what
+            elif kind == "message":
+                model.note(what)
+                got.append(what)
+            else:
+                model.answered(*what, now)
+                got.append(what)
+
+
+def key_chunks(data: bytes) -> list[str]:
+    """Keys from one read of a terminal in cbreak mode; an escape sequence (an arrow key)
+    is dropped whole, a lone Esc is a key."""
+    text = data.decode("utf-8", "ignore")
+    if text.startswith(ESC) and len(text) > 1:
+        return []
+    return list(text)
+
+
+class Commander:
+    """Sends one operator command at a time on a worker thread; the answer goes to the inbox."""
+
+    def __init__(self, send: Callable[[str, str], tuple[bool, str]], inbox: Inbox) -> None:
+        self.send = send
+        self.inbox = inbox
+        self.busy: str | None = None
+
+    def start(self, verb: str, args: str) -> bool:
+        if self.busy is not None:
+            return False
+        self.busy = verb
+
+        def work():
+            try:
+                ok, text = self.send(verb, args)
+            except Exception as e:  # the dashboard must not die of a command
+                ok, text = False, f"not sent: {e}"
+            self.busy = None
+            self.inbox.answer(verb, ok, text)
+
+        threading.Thread(target=work, name=f"command-{verb}", daemon=True).start()
+        return True
+
+
+def run_live(model: Model, inbox: Inbox, stop: threading.Event, *, console, render: Callable,
+             keys: Keys | None = None, send: Callable[[str, str], tuple[bool, str]] | None = None,
+             screen: bool = True, link: Callable[[Model, float], None] | None = None) -> None:
+    """Draw until stop is set (q, a signal) or the inbox's source is done."""
+    from rich.live import Live
+
+    commander = Commander(send, inbox) if send is not None else None
+    fd = sys.stdin.fileno() if keys is not None and sys.stdin.isatty() else None
+    restore = _cbreak(fd) if fd is not None else None
+    rung = model.trips_seen
+    try:
+        with Live(console=console, screen=screen, auto_refresh=False, transient=False,
+                  redirect_stdout=False, redirect_stderr=False) as live:
+            while True:
+                inbox.drain(model)
+                now = time.monotonic()
+                if link is not None:
+                    link(model, now)
+                if model.trips_seen > rung:
+                    rung = model.trips_seen
+                    console.bell()
+                live.update(render(model, now, keys), refresh=True)
+                if stop.is_set() or inbox.done.is_set():
+                    inbox.drain(model)
+                    live.update(render(model, time.monotonic(), keys), refresh=True)
+                    return
+                for key in _read_keys(fd, TICK_S):
+                    action = keys.press(key) if keys is not None else None
+                    if action == QUIT:
+                        stop.set()
+                    elif action is not None and commander is not None:
+                        if not commander.start(*action):
+                            model.answered(action[0], False, f"not sent: still waiting for {commander.busy}", now)
+    finally:
+        if restore is not None:
+            restore()
+
+
+def run_plain(model: Model, inbox: Inbox, stop: threading.Event, out=None,
+              link: Callable[[Model, float], None] | None = None) -> None:
+    """Plain lines until stop is set or the source is done."""
+    out = out if out is not None else sys.stdout
+    plain = Plain(model)
+    while True:
+        got = inbox.drain(model)
+        now = time.monotonic()
+        if link is not None:
+            link(model, now)
+        lines = plain.items([g for g in got if not isinstance(g, (str, tuple))])
+        lines += [f"  ({g})" for g in got if isinstance(g, str)]
+        lines += plain.tick(now)
+        if lines:
+            try:
+                out.write("\n".join(lines) + "\n")
+                out.flush()
+            except (OSError, ValueError):
+                pass  # a closed pipe must not end the recording
+        if stop.is_set() or inbox.done.is_set():
+            return
+        stop.wait(TICK_S)
+
+
+def _read_keys(fd: int | None, timeout: float) -> list[str]:
+    if fd is None:
+        time.sleep(timeout)
+        return []
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return key_chunks(os.read(fd, 64)) if ready else []
+    except (OSError, ValueError):
+        time.sleep(timeout)
+        return []
+
+
+def _cbreak(fd: int):
+    """Keys one at a time, without echo; Ctrl-C still interrupts. Returns the undo."""
+    import termios
+    import tty
+
+    try:
+        old = termios.tcgetattr(fd)
+        tty.setcbreak(fd)
+    except termios.error:
+        return None
+    return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, old)
