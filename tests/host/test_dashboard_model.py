@@ -1,0 +1,294 @@
+"""The dashboard's model, keys, plain lines and drawing, with made-up frames and a made-up
+clock: states, the trip banner with its first cause, a frozen stream shown as an alarm
+within 1 s and never as its last values, warnings and faults, the board's dose, and the
+live Arrhenius damage against dose.arrhenius on the same log."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from rich.console import Console
+from tgfw import codes
+from thermoguard import dose, frames, log, protocol
+from thermoguard.dashboard import view
+from thermoguard.dashboard.keys import QUIT, Keys
+from thermoguard.dashboard.live import Inbox, key_chunks
+from thermoguard.dashboard.model import HIGH, LOW, MEDIUM, Model
+from thermoguard.dashboard.plain import Plain
+
+CONFIG = {
+    "sample_hz": 10, "stale_ms": 300, "host_timeout_s": 5,
+    "channels": [
+        {"name": "tip", "chip": "max31856", "cs": 17, "role": "ablation", "high_c": 95.0, "low_c": 15.0,
+         "rate_c_per_s": 10.0},
+        {"name": "foramen", "chip": "max31855", "cs": 13, "role": "protective", "high_c": 45.0, "low_c": 10.0,
+         "rate_c_per_s": 2.0, "dose_cem43": 40.0},
+    ],
+}
+ON = protocol.FL_INTERLOCK_ON | protocol.FL_HOST_OK | protocol.FL_CONFIG_VALID
+OFF = protocol.FL_HOST_OK | protocol.FL_CONFIG_VALID
+
+
+def tele(seq, t, state=codes.DISARMED, temps=(37.0, 37.0), faults=(0, 0), warn=(0, 0), trip=(0, 0),
+         first=(codes.GLOBAL, 0), dose_cem43=(0.0, 0.0), flags=None, rate=(0.0, 0.0), overruns=0, max_late_us=0):
+    """A telemetry frame as the board encodes it, decoded as the host does."""
+    q10 = [round(x * 1024) for x in temps]
+    hi = [int(d * 1024) for d in dose_cem43]
+    lo = [int((d * 1024 - int(d * 1024)) * 65536) for d in dose_cem43]
+    if flags is None:
+        flags = ON if state == codes.ARMED else OFF
+    payload = protocol.telemetry_payload(
+        seq, int(t), round((t - int(t)) * 1e6) % 1000000, state, flags, 0, first[0], first[1], 0, max_late_us,
+        overruns, 0, q10, [37 * 64] * len(temps), list(faults), list(warn), list(trip),
+        [round(r * 1024) for r in rate], hi, lo)
+    return protocol.decode_payload(payload)
+
+
+def model(**kw) -> Model:
+    return Model(CONFIG, started=0.0, **kw)
+
+
+def test_states_from_waiting_to_disarmed_to_armed():
+    m = model()
+    assert m.banner(0.1).state == "WAITING"
+    m.feed([tele(0, 1.0)], now=0.2)
+    b = m.banner(0.25)
+    assert (b.state, b.priority, b.armed) == ("DISARMED", None, False) and "RF off" in b.detail
+    m.feed([tele(1, 1.1, codes.ARMED)], now=0.3)
+    b = m.banner(0.35)
+    assert (b.state, b.armed, b.detail) == ("ARMED", True, "RF permitted")
+    assert m.alarms(0.35) == []
+
+
+def test_the_trip_banner_names_the_first_cause_and_when_it_came():
+    m = model()
+    m.feed([tele(0, 27.4, codes.ARMED)], now=10.0)
+    m.feed([tele(1, 27.5, codes.TRIPPED, temps=(80.0, 45.2), trip=(0, codes.C_HIGH), first=(1, codes.C_HIGH))],
+           now=10.1, wall=1_700_000_000.0)
+    m.feed([protocol.Event(2, 27, 500000, protocol.EV_TRIP, codes.TRIPPED, "foramen:high,tip:rate")], now=10.1)
+    b = m.banner(10.15)
+    assert (b.state, b.priority) == ("TRIPPED", HIGH)
+    assert "first cause foramen:high at 27.5 s device time" in b.detail
+    assert m.trip.wall == 1_700_000_000.0 and m.trips_seen == 1
+    alarms = m.alarms(10.15)
+    assert alarms[0] == type(alarms[0])(HIGH, "TRIPPED: foramen:high,tip:rate")
+    assert m.rows(10.15)[1].trips == ["high"]
+    m.feed([tele(3, 27.6, codes.TRIPPED, trip=(0, codes.C_HIGH), first=(1, codes.C_HIGH))], now=10.2)
+    assert m.trips_seen == 1  # the bell rings once per trip
+    m.feed([tele(4, 40.0, codes.DISARMED)], now=12.0)  # reset
+    assert m.trip is None and m.banner(12.05).state == "DISARMED"
+
+
+def test_a_board_found_tripped_says_the_trip_came_before_monitoring():
+    m = model()
+    m.feed([tele(0, 5.0, codes.TRIPPED, trip=(codes.C_FAULT, 0), faults=(1, 0), first=(0, codes.C_FAULT))], now=1.0)
+    assert "first cause tip:" in m.banner(1.05).detail and "before monitoring began" in m.banner(1.05).detail
+
+
+def test_a_frozen_stream_is_an_alarm_within_one_second_and_blanks_the_readings():
+    m = model()
+    for k in range(10):  # 10 Hz for a second
+        m.feed([tele(k, 1.0 + k / 10, codes.ARMED, temps=(60.0, 43.25), dose_cem43=(5.0, 1.5))], now=k / 10)
+    last = 0.9
+    assert m.stale_s(last + 0.5) is None and m.banner(last + 0.5).state == "ARMED"
+    assert m.rows(last + 0.5)[1].temp_c == 43.25
+    frozen = last + 0.99
+    assert m.stale_s(frozen) == pytest.approx(0.99)
+    b = m.banner(frozen)
+    assert (b.state, b.priority) == ("NO DATA", HIGH) and b.detail.startswith("NO DATA for 1 s")
+    assert "last state ARMED" in b.detail
+    assert m.alarms(frozen)[0].priority == HIGH and m.alarms(frozen)[0].text.startswith("NO DATA for")
+    for r in m.rows(frozen):
+        assert r.stale and (r.temp_c, r.rate_c_per_s, r.dose_cem43, r.margin_c) == (None, None, None, None)
+    assert m.banner(last + 3.2).detail.startswith("NO DATA for 3 s")
+    # Drawn: the alarm, and none of the last values.
+    text = draw(m, last + 3.2)
+    assert "NO DATA for 3 s" in text and "43.25" not in text and "60.00" not in text
+    m.feed([tele(10, 5.0, codes.ARMED, temps=(61.0, 43.5))], now=last + 3.3)
+    assert m.stale_s(last + 3.35) is None and m.rows(last + 3.35)[1].temp_c == 43.5
+
+
+def test_no_telemetry_at_all_is_no_data_too():
+    m = model()
+    assert m.banner(0.5).state == "WAITING"
+    assert m.banner(0.9).state == "NO DATA" and "no telemetry yet" in m.banner(0.9).detail
+
+
+def test_a_slow_board_is_not_called_frozen_between_its_frames():
+    m = Model({**CONFIG, "sample_hz": 1}, started=0.0)
+    m.feed([tele(0, 1.0)], now=0.0)
+    assert m.stale_s(1.2) is None and m.stale_s(1.6) is not None
+
+
+def test_warnings_faults_and_margins():
+    m = model()
+    m.feed([tele(0, 3.0, codes.ARMED, temps=(90.0, 44.0), warn=(0, codes.C_HIGH | codes.C_RATE),
+                 rate=(1.0, 1.7), dose_cem43=(12.5, 3.25))], now=1.0)
+    tip, foramen = m.rows(1.05)
+    assert foramen.warnings == ["high", "rate"] and foramen.margin_c == pytest.approx(1.0)
+    assert foramen.margin_to == "high" and foramen.rate_c_per_s == pytest.approx(1.7, abs=1e-3)
+    assert (foramen.dose_cem43, foramen.dose_limit) == (pytest.approx(3.25), 40.0)
+    assert (tip.margin_c, tip.margin_to, tip.dose_limit) == (pytest.approx(5.0), "high", None)
+    assert [(a.priority, a.text) for a in m.alarms(1.05)] == [(MEDIUM, "foramen: warning high, rate")]
+    m.feed([tele(1, 3.1, codes.DISARMED, temps=(90.0, 44.0), faults=(1, 0), warn=(codes.C_FAULT, 0))], now=1.1)
+    tip = m.rows(1.15)[0]
+    assert (tip.temp_c, tip.fault, tip.warnings) == (None, "open", [])
+    assert (MEDIUM, "tip: fault open") in [(a.priority, a.text) for a in m.alarms(1.15)]
+
+
+def test_link_trouble_is_a_low_priority_alarm_while_it_is_recent():
+    m = model()
+    m.feed([tele(0, 1.0)], now=0.0)
+    m.link(0.0, crc_errors=0, lost=0)
+    m.feed([tele(1, 1.1)], now=0.1)
+    m.link(0.1, crc_errors=2, lost=1)
+    assert [(a.priority, a.text) for a in m.alarms(0.15)] == [(LOW, "CRC errors: 2 (rising)"),
+                                                             (LOW, "frames lost: 1 (rising)")]
+    for k in range(2, 130):
+        m.feed([tele(k, 1.0 + k / 10)], now=k / 10)
+        m.link(k / 10, crc_errors=2, lost=1)
+    assert m.alarms(12.95) == [] and m.link_health(12.95)["crc_errors"] == 2
+
+
+def test_frames_per_second_from_arrivals():
+    m = model()
+    for k in range(21):
+        m.feed([tele(k, k / 10)], now=k / 10)
+    assert m.fps(2.0) == pytest.approx(10.0, rel=0.06)
+
+
+def test_the_trend_keeps_the_last_minutes_with_gaps_for_missing_readings():
+    m = model()
+    for k in range(0, 3000):  # 300 s at 10 Hz; tip unplugged from 250 s to 260 s
+        t = k / 10
+        faulty = 250 <= t < 260
+        m.feed([tele(k, t, temps=(37.0 + t / 10, 37.0), faults=(1 if faulty else 0, 0))], now=t)
+    tip = m.trend(0)
+    assert len(tip) == 60  # 3 min in 3 s slots
+    assert tip[-1] == pytest.approx(37.0 + 299.9 / 10, abs=0.01)
+    assert None in tip and tip.count(None) >= 3
+    line, lo, hi = view.sparkline(tip, 60)
+    assert len(line.plain) == 60 and "·" in line.plain and lo < hi
+
+
+def test_keys_arm_asks_first_reset_asks_a_reason_q_quits():
+    k = Keys()
+    assert k.press("a") is None and "y = arm" in k.prompt
+    assert k.press("n") is None and k.prompt == ""
+    k.press("a")
+    assert k.press("y") == ("ARM", "")
+    assert k.press("d") == ("DISARM", "")
+    assert k.press("r") is None and k.prompt.startswith("Reset: reason")
+    for c in "probe movedX":
+        k.press(c)
+    k.press("\x7f")
+    k.press("é")  # not printable ASCII: a command line cannot carry it
+    assert k.press("\r") == ("RESET", "probe moved")
+    k.press("r")
+    assert k.press("\r") is None and k.mode == "reason"  # the board refuses a reset without a reason
+    k.press("q")  # typed into the reason, not quitting
+    k.press("\x1b")
+    assert k.mode == "normal" and k.press("q") == QUIT
+    demo = Keys(commands=False)
+    assert demo.press("a") is None and demo.prompt == "" and demo.press("q") == QUIT
+    assert key_chunks(b"\x1b[A") == [] and key_chunks(b"\x1b") == ["\x1b"] and key_chunks(b"ay") == ["a", "y"]
+
+
+def test_the_inbox_feeds_the_model_in_order():
+    m = model()
+    box = Inbox()
+    box.items([tele(0, 1.0)])
+    box.message("port lost: gone; reopening /dev/x")
+    box.answer("RESET", False, "still active: foramen:high")
+    box.drain(m)
+    assert m.last.seq == 0 and m.events[-1][1].startswith("port lost")
+    assert (m.answer.verb, m.answer.ok, m.answer.text) == ("RESET", False, "still active: foramen:high")
+
+
+def test_plain_lines_status_every_second_events_at_once_and_no_data():
+    m = model()
+    p = Plain(m)
+    m.feed([tele(0, 12.0, codes.ARMED, temps=(60.0, 40.5), dose_cem43=(0, 0.25))], now=0.0)
+    lines = p.tick(0.0)
+    assert len(lines) == 1 and "ARMED" in lines[0] and "RF permitted" in lines[0] and "foramen 40.50 C" in lines[0]
+    assert p.tick(0.5) == []
+    trip = protocol.Event(3, 13, 0, protocol.EV_TRIP, codes.TRIPPED, "foramen:high")
+    m.feed([trip], now=0.55)
+    assert p.items([trip]) == ["   13.0 s  *** TRIPPED: foramen:high: RF off ***"]
+    # The stream stops after the frame at 0.0: the alarm at once, then the status line says it.
+    assert p.tick(0.7) == ["*** HIGH ALARM: NO DATA for 1 s: last state ARMED at 12.0 s; the readings are not "
+                           "current ***"]
+    assert p.tick(1.2) == []
+    assert p.tick(1.75) == ["NO DATA for 2 s: last state ARMED at 12.0 s; the readings are not current"]
+
+
+def draw(m: Model, now: float, keys: Keys | None = None) -> str:
+    console = Console(file=io.StringIO(), width=120, record=True, color_system=None)
+    console.print(view.render(m, now, keys))
+    return console.export_text()
+
+
+def test_the_drawing_shows_banner_channels_link_and_the_answer():
+    m = Model(CONFIG, arrhenius=dose.ArrheniusAccumulator(), started=0.0)
+    m.feed([tele(0, 27.4, codes.ARMED, temps=(80.0, 44.0), max_late_us=1500)], now=0.0)
+    m.feed([tele(1, 27.5, codes.TRIPPED, temps=(80.0, 45.25), trip=(0, codes.C_HIGH), first=(1, codes.C_HIGH),
+                 dose_cem43=(0, 2.5), max_late_us=1500)], now=0.1)
+    m.answered("RESET", False, "still active: foramen:high", 0.1)
+    keys = Keys()
+    text = draw(m, 0.15, keys)
+    assert "TRIPPED" in text and "first cause foramen:high at 27.5 s" in text
+    assert "45.25" in text and "TRIP high" in text and "2.50 / 40" in text and "jitter max 1.5 ms" in text
+    assert "Ω" in text and "RESET: refused: still active: foramen:high" in text and "a arm" in text
+    keys.press("r")
+    assert "Reset: reason" in draw(m, 0.15, keys)
+
+
+def write_log(path, items):
+    w = log.LogWriter.create(path, {"config": CONFIG})
+    for k, payload in enumerate(items):
+        w.write_bytes(protocol.encode_frame(payload), 1_000_000_000 + k * 100_000_000)
+    w.close()
+
+
+def payload(seq, t, temps, faults=(0, 0)):
+    q10 = [round(x * 1024) for x in temps]
+    return protocol.telemetry_payload(seq, int(t), round((t - int(t)) * 1e6) % 1000000, codes.ARMED, ON, 0,
+                                      codes.GLOBAL, 0, 0, 0, 0, 0, q10, [0, 0], list(faults), [0, 0], [0, 0],
+                                      [0, 0], [0, 0], [0, 0])
+
+
+def test_live_arrhenius_equals_the_logs_on_the_same_frames(tmp_path):
+    """Heating, a fault (adds nothing), a lost frame, and a board restart (starts again at 0)."""
+    rows = []
+    seq = 0
+    for k in range(400):
+        t = 1.0 + k * 0.1
+        temps = (45.0 + k * 0.05, 40.0 + k * 0.04)
+        faults = (1, 0) if 100 <= k < 130 else (0, 0)
+        if k == 200:
+            seq += 1  # a frame lost on the way
+        if k == 300:
+            seq = 0  # the board restarted: time and sequence start again
+        rows.append(payload(seq, t if k < 300 else 0.1 + (k - 300) * 0.1, temps, faults))
+        seq += 1
+    write_log(tmp_path / "s.tglog", rows)
+    fr = frames.load_telemetry(tmp_path / "s.tglog")
+    expected = dose.arrhenius(fr, dose.LIVER)
+    m = Model(CONFIG, arrhenius=dose.ArrheniusAccumulator(dose.LIVER), started=0.0)
+    live = []
+    for k, p in enumerate(rows):
+        m.feed([protocol.decode_payload(p)], now=k * 0.1)
+        live.append(list(m.arrhenius.omega))
+    assert np.allclose(np.array(live), expected, rtol=1e-9, atol=0)
+    assert expected[299, 0] > 0 and m.rows(40.0)[0].omega == pytest.approx(expected[-1, 0], rel=1e-9)
+    # The fault interval added nothing: Omega stayed put while tip was open.
+    assert live[129][0] == live[100][0] == live[99][0]
+    custom = dose.ArrheniusAccumulator(dose.LIVER, a_per_s=1e30, ea_j_per_mol=2e5)
+    for p in rows:
+        t = protocol.decode_payload(p)
+        custom.add(t.seq, t.t_dev_s, [c.temp_c for c in t.channels])
+    assert custom.omega[1] == pytest.approx(dose.arrhenius(fr, a_per_s=1e30, ea_j_per_mol=2e5)[-1, 1], rel=1e-9)
+    with pytest.raises(ValueError):
+        dose.ArrheniusAccumulator(a_per_s=-1.0)
