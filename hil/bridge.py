@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
+import math
 import os
 import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -60,6 +63,8 @@ HOLD_AFTER_INTERRUPT_S = 0.3  # input waits this long at most for a Ctrl-C to ta
 MAX_PENDING = 1 << 20  # bytes of client input kept while the board does not read them
 CRASH_BACKOFF_S = 1.0  # a board that dies at once is restarted no faster than this
 READY_TIMEOUT_S = 10.0  # input flows after this even if the board never said it was set up
+ANSWER_TIMEOUT_S = 2.0  # a control request the board's thread has not answered by then fails
+FAULT_WORDS = ("open", "short_gnd", "short_vcc", "zeros", "ones", "stuck", "absent")  # scenario words
 
 
 def _ignore_pycache(_dir, names):
@@ -221,26 +226,117 @@ class SocketPort:
         self.listener.close()
 
 
+class ControlServer:
+    """The control channel: a unix socket beside the serial port that tests (and people)
+    connect to, one JSON object a line each way (thermoguard.vcontrol is the client).
+    The firmware cannot see it: requests go to a thread of the board process, not to its
+    serial port."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        if os.path.exists(self.path) and stat.S_ISSOCK(os.stat(self.path).st_mode):
+            os.unlink(self.path)  # a socket left by a board that was killed
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(8)
+        self.listener.setblocking(False)
+        self.clients: dict[int, tuple[socket.socket, bytearray]] = {}
+
+    def fds(self) -> list[int]:
+        return [self.listener.fileno(), *self.clients]
+
+    def readable(self, fd: int) -> list[tuple[socket.socket, object]]:
+        """Requests that arrived on fd: (client, decoded JSON, or the error text)."""
+        if fd == self.listener.fileno():
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return []
+            conn.setblocking(False)
+            self.clients[conn.fileno()] = (conn, bytearray())
+            return []
+        if fd not in self.clients:
+            return []
+        conn, buf = self.clients[fd]
+        try:
+            data = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return []
+        except OSError:
+            data = b""
+        if not data:
+            self.drop(conn)
+            return []
+        buf += data
+        out = []
+        while b"\n" in buf:
+            k = buf.index(b"\n")
+            line = bytes(buf[:k]).strip()
+            del buf[:k + 1]
+            if not line:
+                continue
+            try:
+                request = json.loads(line)
+            except ValueError:
+                request = "a request is one JSON object a line"
+            out.append((conn, request))
+        return out
+
+    def reply(self, conn: socket.socket, answer: dict) -> None:
+        if conn.fileno() not in self.clients:
+            return  # the client has gone
+        data = (json.dumps(answer) + "\n").encode()
+        try:
+            conn.setblocking(True)
+            conn.settimeout(1.0)  # answers are small; a client that never reads is dropped
+            conn.sendall(data)
+        except OSError:
+            self.drop(conn)
+            return
+        conn.setblocking(False)
+
+    def drop(self, conn: socket.socket) -> None:
+        self.clients.pop(conn.fileno(), None)
+        conn.close()
+
+    def close(self) -> None:
+        for conn, _ in list(self.clients.values()):
+            conn.close()
+        self.clients.clear()
+        self.listener.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
 # The board side.
 
 
 class BoardRun:
     """One run of the MicroPython Unix port, from a (virtual) power-on or reset to its end."""
 
-    def __init__(self, command: list[str], board_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, command: list[str], board_dir: Path, env: dict[str, str], requests: bytes = b"") -> None:
         self.master, slave = raw_pty()
         ctl_r, ctl_w = os.pipe()
-        env = dict(env, TG_VB_CTL=str(ctl_w))
+        cmd_r, cmd_w = os.pipe()
+        if requests:  # what must hold from the first instruction on (the overrides)
+            os.write(cmd_w, requests)
+        env = dict(env, TG_VB_CTL=str(ctl_w), TG_VB_CMD=str(cmd_r))
         try:
             self.proc = subprocess.Popen(
                 command, stdin=slave, stdout=slave, stderr=slave, cwd=str(board_dir), env=env,
-                pass_fds=(ctl_w,), start_new_session=True,
+                pass_fds=(ctl_w, cmd_r), start_new_session=True,
             )
         finally:
             os.close(slave)
             os.close(ctl_w)
+            os.close(cmd_r)
         self.ctl = ctl_r
+        self.cmd = cmd_w
         _nonblocking(self.ctl)
+        _nonblocking(self.cmd)
+        self.answers: list[tuple[str, list[str]]] = []  # (request id, words) from the board
         self.started = time.monotonic()
         self.ready = False  # vstart has set the board up: client input may flow
         self.reset: tuple[str, int, int] | None = None  # (kind, clock_us, world_us) asked for
@@ -303,7 +399,18 @@ class BoardRun:
                 self.reset = (words[1], int(words[2]), int(words[3]))
             elif words[:1] == ["CLOCK"] and len(words) == 3:
                 self.clock = (int(words[1]), int(words[2]))
+            elif words[:1] == ["A"] and len(words) >= 2:
+                self.answers.append((words[1], words[2:]))
         return out
+
+    def ask(self, line: str) -> bool:
+        """Send a request line to the board's control thread; False if it cannot take it."""
+        try:
+            return os.write(self.cmd, (line + "\n").encode()) > 0
+        except (BlockingIOError, InterruptedError, BrokenPipeError):
+            return False
+        except OSError:
+            return False
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -316,7 +423,7 @@ class BoardRun:
         self.kill()
         code = self.proc.wait()
         self.read_ctl()
-        for fd in (self.master, self.ctl):
+        for fd in (self.master, self.ctl, self.cmd):
             try:
                 os.close(fd)
             except OSError:
@@ -330,7 +437,7 @@ class Bridge:
 
     def __init__(self, board_dir: Path, port: PtyPort | SocketPort, scenario: Path | None = None,
                  speed: float = 1.0, log: Path | None = None, heap: str = "4M",
-                 micropython: str | None = None) -> None:
+                 micropython: str | None = None, control: Path | None = None) -> None:
         self.board_dir = Path(board_dir).resolve()
         self.port = port
         self.scenario = Path(scenario).resolve() if scenario else None
@@ -351,6 +458,13 @@ class Bridge:
         self._restart_at: float | None = None
         self._restart: tuple[str, int] | None = None
         self._stopping = False
+        # The control channel: overrides hold across resets and power cycles (the chips and
+        # the patient are outside the board); requests wait here for the board's answer.
+        self.control = ControlServer(control) if control is not None else None
+        self.overrides: dict[str, tuple[float | None, str | None]] = {}
+        self.powered = True
+        self._requests: dict[str, tuple[socket.socket | None, str, float, BoardRun]] = {}
+        self._next_id = 0
 
     # Life cycle
 
@@ -368,7 +482,8 @@ class Bridge:
         self._pending.clear()
         self._held.clear()
         self._holding = False
-        self.board = BoardRun(self.command, self.board_dir, env)
+        lines = [self._set_line("0", name, o) for name, o in self.overrides.items()]
+        self.board = BoardRun(self.command, self.board_dir, env, "".join(x + "\n" for x in lines).encode())
 
     def stop(self) -> None:
         self._stopping = True
@@ -377,6 +492,8 @@ class Bridge:
         if self.board is not None and not self.board.ended:
             self.board.close()
         self.port.close()
+        if self.control is not None:
+            self.control.close()
         if self.log is not None:
             self.log.close()
             self.log = None
@@ -391,7 +508,8 @@ class Bridge:
         """One turn of the loop: wait up to timeout for something to do, then do it."""
         board = self.board
         port_fds = self.port.fds()
-        rlist = list(port_fds)
+        control_fds = self.control.fds() if self.control is not None else []
+        rlist = port_fds + control_fds
         wlist = []
         if board is not None and not board.ended:
             rlist.append(board.master)
@@ -399,7 +517,7 @@ class Bridge:
                 rlist.append(board.ctl)
             if self._pending and board.ready:
                 wlist.append(board.master)
-        if self._holding or self._restart_at is not None:
+        if self._holding or self._restart_at is not None or self._requests:
             timeout = min(timeout, 0.01)
         try:
             readable, writable, _ = select.select(rlist, wlist, [], timeout)
@@ -410,6 +528,9 @@ class Bridge:
                 data = self.port.readable(fd)
                 if data:
                     self._from_client(data)
+            elif fd in control_fds and self.control is not None:
+                for conn, request in self.control.readable(fd):
+                    self._request(conn, request)
         if board is not None and not board.ended:
             if board.ctl in readable:
                 self._control(board)
@@ -420,6 +541,8 @@ class Bridge:
             if not board.ended and board.proc.poll() is not None:
                 self._from_board(board)  # reads what is left, then notices the end
         now = time.monotonic()
+        if self._requests:
+            self._expire_requests(now)
         if board is not None and not board.ended and not board.ready and now - board.started > READY_TIMEOUT_S:
             print("virtual board: no READY from the board; passing input on anyway", file=sys.stderr, flush=True)
             board.ready = True
@@ -465,6 +588,9 @@ class Bridge:
     def _control(self, board: BoardRun) -> None:
         was_ready = board.ready
         board.read_ctl()
+        while board.answers:
+            rid, words = board.answers.pop(0)
+            self._answered(rid, words)
         if board.reset is not None:
             board.kill()  # the board resets now; what it printed before is still read
         elif board.ready and not was_ready:
@@ -481,7 +607,10 @@ class Bridge:
 
     def _ended(self, board: BoardRun) -> None:
         code = board.close()
-        if self._stopping:
+        for rid, (_, _, _, run) in list(self._requests.items()):
+            if run is board:
+                self._answered(rid, None)
+        if self._stopping or not self.powered:
             return
         now = time.monotonic()
         self.resets += 1
@@ -567,3 +696,156 @@ class Bridge:
                 return
             raise
         del self._pending[:n]
+
+    # The control channel (ControlServer; docs/virtual-board.md)
+
+    def _running(self) -> bool:
+        board = self.board
+        return self.powered and board is not None and not board.ended and board.ready and board.reset is None
+
+    @staticmethod
+    def _set_args(name: str, override: tuple[float | None, str | None]) -> str:
+        celsius, word = override
+        return f"SET {name} {'-' if celsius is None else repr(float(celsius))} {word or '-'}"
+
+    def _channel_names(self) -> list[str]:
+        try:
+            cfg = json.loads((self.board_dir / "config.json").read_text())
+            return [str(ch["name"]) for ch in cfg.get("channels", [])]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []
+
+    def _reply(self, conn: socket.socket | None, answer: dict) -> None:
+        if conn is not None and self.control is not None:
+            self.control.reply(conn, answer)
+
+    def _request(self, conn: socket.socket, request: object) -> None:
+        try:
+            answer = self._serve(conn, request)
+        except ControlError as e:
+            answer = {"ok": False, "error": str(e)}
+        if answer is not None:
+            self._reply(conn, answer)
+
+    def _serve(self, conn: socket.socket, request: object) -> dict | None:
+        """Answer a request now (a dict), or send it to the board and answer later (None)."""
+        if not isinstance(request, dict):
+            raise ControlError(request if isinstance(request, str) else "a request is a JSON object")
+        op = request.get("op")
+        if op == "set":
+            name = self._known_channel(request.get("channel"))
+            celsius = request.get("temp_c")
+            if celsius is not None and (isinstance(celsius, bool) or not isinstance(celsius, (int, float))
+                                        or not math.isfinite(celsius)):
+                raise ControlError(f"temp_c is a number of degrees C, not {celsius!r}")
+            word = request.get("fault")
+            if word in ("", "none"):
+                word = None
+            if word is not None and word not in FAULT_WORDS:
+                raise ControlError(f"fault {word!r} is none of {', '.join(FAULT_WORDS)} (or none)")
+            self.overrides[name] = (None if celsius is None else float(celsius), word)
+            return self._ask(conn, "set", self._set_args(name, self.overrides[name]))
+        if op == "clear":
+            name = request.get("channel")
+            if name is None:
+                self.overrides.clear()
+            else:
+                self.overrides.pop(self._known_channel(name), None)
+            return self._ask(conn, "clear", f"CLEAR {name or '*'}")
+        if op in ("pins", "clock", "hang"):
+            if not self.powered:
+                if op == "hang":
+                    raise ControlError("the board is off: nothing runs to hang")
+                return {"ok": True, "power": False, "pins": {}, "clock_us": None, "world_us": self.world_us,
+                        "resets": self.resets}
+            return self._ask(conn, op, op.upper())
+        if op == "power":
+            on = request.get("on")
+            if not isinstance(on, bool):
+                raise ControlError("power takes on: true or false")
+            if on == self.powered:
+                return {"ok": True, "power": on}
+            if on:
+                self.powered = True
+                self.clock_us = 0  # power-on: the device clock starts again; the world went on
+                self.resets += 1
+                self.start("friendly", PWRON_RESET)
+                return {"ok": True, "power": True}
+            if self._running():
+                return self._ask(conn, "power-off", "CLOCK")  # the world's time at the cut first
+            self._dark(None)
+            return {"ok": True, "power": False}
+        if op == "status":
+            return {"ok": True, "power": self.powered, "resets": self.resets, "port": self.port.url,
+                    "overrides": {n: {"temp_c": c, "fault": w} for n, (c, w) in self.overrides.items()}}
+        raise ControlError(f"unknown op {op!r}: set, clear, pins, clock, power, hang, status")
+
+    def _known_channel(self, name: object) -> str:
+        names = self._channel_names()
+        if not isinstance(name, str) or name not in names:
+            raise ControlError(f"no channel {name!r} in the board's configuration (its channels: {', '.join(names)})")
+        return name
+
+    def _ask(self, conn: socket.socket | None, op: str, line: str) -> dict | None:
+        if not self._running():
+            if op in ("set", "clear"):  # kept by the bridge: on the chips from the next start
+                return {"ok": True, "clock_us": None}
+            raise ControlError("the board is resetting: ask again")
+        self._next_id += 1
+        rid = str(self._next_id)
+        if not self.board.ask(f"Q {rid} {line}"):
+            raise ControlError("the board's control thread takes no requests")
+        self._requests[rid] = (conn, op, time.monotonic() + ANSWER_TIMEOUT_S, self.board)
+        return None
+
+    def _answered(self, rid: str, words: list[str] | None, why: str = "the board reset before it answered") -> None:
+        """The board's answer to a request (None: none will come)."""
+        pending = self._requests.pop(rid, None)
+        if pending is None:
+            return
+        conn, op, _, _ = pending
+        if op == "power-off":
+            self._dark(int(words[1]) if words and len(words) >= 2 else None)
+            self._reply(conn, {"ok": True, "power": False})
+        elif op in ("set", "clear", "hang"):
+            if words is None and op == "hang":
+                self._reply(conn, {"ok": False, "error": why + "; ask again"})
+            else:
+                self._reply(conn, {"ok": True, "clock_us": int(words[0]) if words else None})
+        elif words is None:
+            self._reply(conn, {"ok": False, "error": why + "; ask again"})
+        elif op == "pins":
+            pins = {}
+            for word in words:
+                pin, _, level = word.partition("=")
+                pins[pin] = int(level)
+            self._reply(conn, {"ok": True, "power": True, "pins": pins})
+        elif op == "clock":
+            self._reply(conn, {"ok": True, "power": True, "clock_us": int(words[0]), "world_us": int(words[1]),
+                               "reset_cause": int(words[2]), "resets": self.resets})
+
+    def _expire_requests(self, now: float) -> None:
+        for rid, (_, _, deadline, _) in list(self._requests.items()):
+            if now > deadline:
+                self._answered(rid, None, f"the board did not answer within {ANSWER_TIMEOUT_S:g} s")
+
+    def _dark(self, world_us: int | None) -> None:
+        """Power cut: the process ends, nothing restarts it, nothing comes out, input is lost."""
+        self.powered = False
+        board = self.board
+        if world_us is not None:
+            self.world_us = world_us  # at the next power-on the device clock reads 0 here
+        elif board is not None and board.clock is not None:
+            self.world_us += board.clock[0]
+        self.clock_us = 0
+        self._restart_at = self._restart = None
+        self._pending.clear()
+        self._early.clear()
+        self._held.clear()
+        self._holding = False
+        if board is not None and not board.ended:
+            board.kill()
+
+
+class ControlError(Exception):
+    """A control request that cannot be served: its one-sentence reason goes to the client."""

@@ -31,6 +31,7 @@ _models = []  # attached models, in attach order
 _wires = {}  # output pin id -> input pin id that follows it (a relay and its contact)
 _reset_cause = PWRON_RESET
 _wdt = [None, None]  # [timeout ms, ticks_ms of the last feed] once a WDT is started
+_hang = [False]  # hang(): the next SPI byte never completes
 
 
 def pin_level(pin_id):
@@ -86,6 +87,13 @@ def clear_registry():
     del _models[:]
     _reset_cause = PWRON_RESET
     _wdt[0] = _wdt[1] = None
+    _hang[0] = False
+
+
+def hang():
+    """Test hook: the next SPI transfer spins forever without sleeping, as firmware stuck
+    in a loop does (only a watchdog, or Ctrl-C, gets the board out of it)."""
+    _hang[0] = True
 
 
 def set_reset_cause(cause):
@@ -245,6 +253,8 @@ class SPI:
     def _byte(self, out):
         if not self._on:
             raise OSError(5)  # EIO: the bus is off
+        while _hang[0]:
+            pass
         v = 0xFF
         for i in range(len(_models)):
             if _models[i].selected:

@@ -4,6 +4,11 @@ Ticks count from the virtual power-on. Sleeping advances the virtual clock by ex
 the time asked; at `speed` 0 ("max") that takes no real time, otherwise the real sleep
 is the virtual one divided by speed. The built-in module is `utime`.
 
+Code that runs without sleeping takes no device time, except what the virtual board's
+run-time thread adds with run_us() while code runs for long without sleeping (a hang), so
+that a watchdog still fires. Those microseconds are kept apart (`_ran`, written only by
+that thread) so the two writers never race on one variable.
+
 Hooks (add_hook) are called with now_us() each time the clock advances: the virtual board
 drives its chip models, its watchdog and its pacing against real time from them. With no
 hook the clock allocates nothing.
@@ -11,7 +16,8 @@ hook the clock allocates nothing.
 
 import utime
 
-_us = 0  # virtual microseconds since power-on
+_us = 0  # virtual microseconds slept (and advanced) since power-on
+_ran = 0  # virtual microseconds of code that ran without sleeping (run_us)
 _speed = 0  # 0: as fast as the firmware runs; otherwise real-time multiple
 _TICKS_MASK = 0x3FFFFFFF  # a 32-bit port's tick period (2**30), so wraps are exercised
 _hooks = []  # called with now_us() after every advance of the clock
@@ -39,20 +45,32 @@ def advance_us(us):
     _us += us
     if _hooks:
         for fn in _hooks:
-            fn(_us)
+            fn(_us + _ran)
+
+
+def run_us(us):
+    """Add device time taken by code running without sleeping (no hooks run here: the
+    caller is another thread, and the chip models belong to the one running)."""
+    global _ran
+    _ran += us
+
+
+def slept_us():
+    """The part of the clock moved by sleeps and advance_us: unchanged while code runs."""
+    return _us
 
 
 def now_us():
     """Virtual microseconds since power-on, never wrapped."""
-    return _us
+    return _us + _ran
 
 
 def ticks_us():
-    return _us & _TICKS_MASK
+    return (_us + _ran) & _TICKS_MASK
 
 
 def ticks_ms():
-    return (_us // 1000) & _TICKS_MASK
+    return ((_us + _ran) // 1000) & _TICKS_MASK
 
 
 def ticks_cpu():
@@ -75,7 +93,7 @@ def sleep_us(us):
     _us += us
     if _hooks:
         for fn in _hooks:
-            fn(_us)
+            fn(_us + _ran)
     if _speed:
         utime.sleep_us(us // _speed)
 
@@ -89,11 +107,11 @@ def sleep(s):
 
 
 def time():
-    return _us // 1000000
+    return (_us + _ran) // 1000000
 
 
 def time_ns():
-    return _us * 1000
+    return (_us + _ran) * 1000
 
 
 def gmtime(secs=None):

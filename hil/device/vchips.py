@@ -1,6 +1,6 @@
 """The virtual board's chips: a model on each configured chip select, and the temperatures
-and faults of a scenario or plant applied to them. Shared by the pty board (vstart.py)
-and the scenario runner (vboard.py)."""
+and faults of a scenario or plant, and of the control channel's overrides, applied to
+them. Shared by the pty board (vstart.py) and the scenario runner (vboard.py)."""
 
 import json
 
@@ -37,19 +37,44 @@ def attach(config_path):
 
 class Follower:
     """Applies a source (scenario.Scenario or plant.Plant: `.at(name, t)` gives
-    (celsius or None, fault word or None)) to the models, changing faults only on change."""
+    (celsius or None, fault word or None); None: no source) and the control channel's
+    overrides to the models, changing faults only on change. A channel neither the source
+    nor an override names stays at body temperature."""
 
-    def __init__(self, models, source):
+    def __init__(self, models, source=None):
         self.models = models
         self.source = source
-        self.names = source.names
+        self.names = source.names if source is not None else ()
         self.faults = {}
+        self.overrides = {}  # name -> (celsius or None, fault word or None)
+        self.touched = set()  # channels overridden at some time: back to body temperature after
+
+    def override(self, name, celsius, word):
+        """Until cleared, name reads celsius (None: the source's temperature) with fault word
+        (None: healthy), whatever the source says."""
+        self.overrides[name] = (celsius, word)
+        self.touched.add(name)
+
+    def clear(self, name=None):
+        if name is None:
+            self.overrides.clear()
+        else:
+            self.overrides.pop(name, None)
 
     def follow(self, t):
+        overrides = self.overrides
         for name, model in self.models.items():
-            if name not in self.names:
+            forced = overrides.get(name)
+            if name in self.names:
+                celsius, word = self.source.at(name, t)
+            elif forced is None and name not in self.touched:
                 continue
-            celsius, word = self.source.at(name, t)
+            else:
+                celsius, word = BODY_C, None
+            if forced is not None:
+                if forced[0] is not None:
+                    celsius = forced[0]
+                word = forced[1]
             if word != self.faults.get(name):
                 model.set_fault(word)
                 self.faults[name] = word

@@ -10,6 +10,7 @@ REPL. The settings, all set by the bridge:
 
     TG_VB_DIR       the board folder (mounted at /)
     TG_VB_CTL       file descriptor of the pipe to the bridge (-1: none)
+    TG_VB_CMD       file descriptor of the pipe from the bridge (-1: none)
     TG_VB_MODE      "friendly" (run boot.py then main.py) or "raw" (boot.py only, as after
                     a soft reset in the raw REPL)
     TG_VB_CAUSE     what machine.reset_cause() reports (machine.PWRON_RESET ...)
@@ -20,13 +21,31 @@ REPL. The settings, all set by the bridge:
 
 Messages to the bridge, one line each on the pipe: `READY` (set up: input may flow),
 `RESET <HARD|WDT|SOFT> <clock_us> <world_us>` (the board resets: the bridge ends this
-process and starts the next), `CLOCK <clock_us> <world_us>` (at exit, for a soft reset).
+process and starts the next), `CLOCK <clock_us> <world_us>` (at exit, for a soft reset),
+`A <id> ...` (the answer to a request).
+
+Requests from the bridge (the control channel, docs/virtual-board.md), `Q <id> <verb> ...`
+one a line, served by a thread the firmware cannot see, even while it hangs:
+`SET <channel> <celsius|-> <fault|->` (an override of the scenario, applied by the clock's
+hook at the next advance; answered with the clock when asked), `CLEAR <channel|*>`,
+`PINS` (every pin's level), `CLOCK` (device and scenario time, reset cause), `HANG` (the
+firmware's next SPI transfer never returns). The overrides in force when a run starts
+are in the pipe before it starts, and are applied before boot.py.
+
+The same thread moves the clock while code runs without sleeping (a hang): after
+RUN_GRACE_MS of the main thread's CPU time without a sleep, each further millisecond of
+it is `speed` device milliseconds (RUN_MAX_SPEED at max), and the watchdog is checked.
 """
 
+import _thread
 import os
+import select
 import sys
 
 PACE_SLACK_US = 250000  # further behind real time than this: stop catching up, start again
+TICK_MS = 20  # the control thread's period (real time)
+RUN_GRACE_MS = 50  # CPU time without a sleep that is still one cycle's work (no device time)
+RUN_MAX_SPEED = 100  # at max, device time per CPU time of code that runs without sleeping
 
 
 def _env(name, default=""):
@@ -34,13 +53,21 @@ def _env(name, default=""):
     return default if value is None else value
 
 
+def _open_fd(name, mode):
+    fd = int(_env(name, "-1"))
+    return open("/dev/fd/%d" % fd, mode) if fd >= 0 else None
+
+
 class _Board:
     """Everything the hooks need, kept off the REPL's globals."""
 
     def __init__(self):
         self.ctl = None
+        self.cmd = None  # requests from the bridge
+        self.cpu = None  # /proc/thread-self/stat of the main thread
         self.world0 = 0
-        self.scenario = None  # a vchips.Follower when the board follows a scenario
+        self.world = None  # a vchips.Follower: scenario and overrides on the chip models
+        self.pending = []  # overrides from the control thread, for the clock's hook
         self.last_update = -1
         self.speed = 0.0
         self.ref_real = 0
@@ -75,19 +102,36 @@ class _Board:
         if not self.resetting:
             self.send("CLOCK " + self.clocks())
 
-    def hook(self, now):
-        """Runs whenever the virtual clock advances: watchdog, chip models, pacing."""
-        if self.resetting:
-            return
+    def watchdog(self):
         time = self.time
         timeout, fed = self.machine.wdt_state()
         if timeout is not None and time.ticks_diff(time.ticks_ms(), fed) > timeout:
             self.reset("WDT")
-        if self.scenario is not None and now != self.last_update:
-            self.last_update = now
-            self.scenario.follow((self.world0 + now) / 1000000)
+
+    def hook(self, now):
+        """Runs whenever the virtual clock advances: watchdog, chip models, pacing."""
+        if self.resetting:
+            return
+        self.watchdog()
+        world = self.world
+        if world is not None:
+            pending = self.pending
+            while pending:
+                self.apply(pending.pop(0))
+                self.last_update = -1
+            if now != self.last_update:
+                self.last_update = now
+                world.follow((self.world0 + now) / 1000000)
         if self.speed:
             self.pace(now)
+
+    def apply(self, words):
+        """An override from the control channel (SET / CLEAR words), on the models."""
+        if words[0] == "SET":
+            celsius = None if words[2] == "-" else float(words[2])
+            self.world.override(words[1], celsius, None if words[3] == "-" else words[3])
+        else:
+            self.world.clear(None if words[1] == "*" else words[1])
 
     def pace(self, now):
         """Hold the virtual clock to speed x real time (it never runs ahead of it)."""
@@ -102,12 +146,84 @@ class _Board:
             self.ref_real = utime.ticks_us()
             self.ref_virtual = now
 
+    # The control thread
+
+    def request(self, line):
+        """One request line from the bridge: `Q <id> <verb> ...`."""
+        words = line.split()
+        if len(words) < 3 or words[0] != "Q":
+            return
+        rid, verb, args = words[1], words[2], words[3:]
+        if verb in ("SET", "CLEAR"):
+            self.pending.append([verb] + args)
+            self.send("A %s %d" % (rid, self.time.now_us()))
+        elif verb == "PINS":
+            levels = self.machine._levels
+            try:
+                pins = ["%d=%d" % (k, levels[k]) for k in list(levels)]
+            except (KeyError, RuntimeError):  # a pin set up just now: ask again
+                pins = []
+            self.send("A %s %s" % (rid, " ".join(pins)))
+        elif verb == "CLOCK":
+            self.send("A %s %s %d" % (rid, self.clocks(), self.machine.reset_cause()))
+        elif verb == "HANG":
+            self.machine.hang()
+            self.send("A %s %d" % (rid, self.time.now_us()))
+
+    def read_requests(self, poller, timeout_ms):
+        for _ in poller.poll(timeout_ms):
+            line = self.cmd.readline()
+            if not line:  # the bridge has gone: nothing more will come
+                poller.unregister(self.cmd)
+                self.cmd = None
+                return
+            self.request(line.decode())
+
+    def cpu_ms(self):
+        """CPU time of the main thread so far (ms), or real time where /proc is missing."""
+        if self.cpu is None:
+            return self.utime.ticks_ms()
+        self.cpu.seek(0)
+        stat = self.cpu.read()
+        fields = stat[stat.rfind(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) * 10  # utime + stime, in 10 ms ticks
+
+    def run(self):
+        """The control thread: requests from the bridge, and the clock of a hang."""
+        time, utime = self.time, self.utime
+        poller = select.poll()
+        if self.cmd is not None:
+            poller.register(self.cmd, select.POLLIN)
+        factor = self.speed or RUN_MAX_SPEED
+        last_slept, last_cpu, streak = time.slept_us(), self.cpu_ms(), 0
+        while True:
+            if self.cmd is not None:
+                self.read_requests(poller, TICK_MS)
+            else:
+                utime.sleep_ms(TICK_MS)
+            if self.resetting:
+                continue
+            cpu = self.cpu_ms()
+            used = utime.ticks_diff(cpu, last_cpu) if self.cpu is None else cpu - last_cpu
+            last_cpu = cpu
+            slept = time.slept_us()
+            if slept != last_slept:
+                last_slept, streak = slept, 0
+                continue
+            streak += used
+            if streak > RUN_GRACE_MS and used > 0:
+                time.run_us(int(min(used, streak - RUN_GRACE_MS) * 1000 * factor))
+                self.watchdog()
+
 
 def _power_on(board):
     board_dir = _env("TG_VB_DIR")
-    ctl_fd = int(_env("TG_VB_CTL", "-1"))
-    if ctl_fd >= 0:
-        board.ctl = open("/dev/fd/%d" % ctl_fd, "wb")  # before the mount hides /dev
+    board.ctl = _open_fd("TG_VB_CTL", "wb")  # before the mount hides /dev
+    board.cmd = _open_fd("TG_VB_CMD", "rb")
+    try:
+        board.cpu = open("/proc/thread-self/stat")  # opened by the main thread: its own times
+    except OSError:
+        board.cpu = None
     scenario_text = None
     path = _env("TG_VB_SCENARIO")
     if path:
@@ -139,13 +255,23 @@ def _power_on(board):
     import vchips
 
     models = vchips.attach("config.json")
+    source = None
     if scenario_text is not None:
         import scenario
 
-        board.scenario = vchips.Follower(models, scenario.parse(scenario_text))
-        board.scenario.follow(board.world0 / 1000000 + time.now_us() / 1000000)
+        source = scenario.parse(scenario_text)
+    board.world = vchips.Follower(models, source)
+    if board.cmd is not None:  # the overrides in force: on the chips before boot.py
+        poller = select.poll()
+        poller.register(board.cmd, select.POLLIN)
+        while board.cmd is not None and poller.poll(0):
+            board.read_requests(poller, 0)
+        while board.pending:
+            board.apply(board.pending.pop(0))
+    board.world.follow(board.world0 / 1000000 + time.now_us() / 1000000)
     time.add_hook(board.hook)
     sys.atexit(board.at_exit)
+    _thread.start_new_thread(board.run, ())
 
 
 def _run(name, scope):

@@ -1,24 +1,36 @@
-"""HIL tests on the virtual board, served as a serial port by `python -m thermoguard.virtual`.
+"""The HIL pytest plugin: one test, any board (DESIGN.md principle 7).
 
-The `virtual_board` fixture starts boards (`virtual_board(scenario=..., speed=...)`), stops
-them after the test, and adds each board's serial log (everything the board sent, frames
-summarised) to the report of a failed test. Clients talk to the board only through its
-port, as they would to a real one: pyserial here, mpremote as a subprocess (always under a
-timeout: on a pty it waits forever for an answer that does not come).
+`board` is the board under test: a virtual board (`python -m thermoguard.virtual`) by
+default, the real board on a serial port with `--port /dev/ttyACM0 --board NAME`.
+`@pytest.mark.board(speed=..., scenario=..., config=...)` sets up a virtual board (a real
+board keeps what it has). A virtual board has `board.control`, its control channel
+(thermoguard.vcontrol): tests that set temperatures or faults, cut the power or read the
+pins are marked `@pytest.mark.needs_control` and skipped on a real board, which has none.
+`virtual_board` starts virtual boards only (`virtual_board(scenario=..., speed=...)`), for
+tests of the virtual board itself.
+
+Boards are stopped after the test; each board's serial log (everything it sent, frames
+summarised) goes into the report of a failed test. Clients talk to the board only through
+its port, as they would to a real one: pyserial here, mpremote as a subprocess (always
+under a timeout: on a pty it waits forever for an answer that does not come).
 """
 
 from __future__ import annotations
 
 import os
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import serial
+from tgfw import codes
 from thermoguard import protocol
+from thermoguard.vcontrol import Control
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 15
@@ -34,41 +46,22 @@ class BoardTimeout(AssertionError):
     pass
 
 
-class VirtualBoard:
-    """A running `thermoguard virtual` and a pyserial client on its port."""
+class SerialClient:
+    """A pyserial client on a board's port: what the tests read and send, any board."""
 
-    def __init__(self, workdir: Path, scenario: str | Path | None = None, config: str | Path | None = None,
-                 speed: str | float = 1, board_dir: Path | None = None, socket: bool = False) -> None:
-        self.workdir = workdir
-        self.board_dir = board_dir
-        self.log_path = workdir / f"serial-{id(self):x}.log"
-        args = [sys.executable, "-m", "thermoguard.virtual", "--speed", str(speed), "--log", str(self.log_path)]
-        if scenario is not None:
-            args += ["--scenario", str(scenario)]
-        if config is not None:
-            args += ["--config", str(config)]
-        if board_dir is not None:
-            args += ["--board-dir", str(board_dir)]
-        if socket:
-            args += ["--socket", "0"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
-        self.port = self._first_line()
+    virtual = False
+    control: Control | None = None  # the control channel: only a virtual board has one
+    port: str
+
+    def _client(self) -> None:
         self.ser: serial.SerialBase | None = None
         self.decoder = protocol.Decoder()
         self.raw = bytearray()  # everything this client read
         self.items: list[protocol.Item] = []
 
-    def _first_line(self) -> str:
-        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT_S)
-        line = self.proc.stdout.readline().decode().strip() if ready else ""
-        if not line:
-            self.stop()
-            raise BoardTimeout(f"thermoguard virtual printed no port: {self.stderr()}")
-        return line
-
     # The serial client
 
-    def open(self) -> VirtualBoard:
+    def open(self) -> SerialClient:
         if self.ser is None:
             self.ser = serial.serial_for_url(self.port, timeout=0.05)
         return self
@@ -152,6 +145,81 @@ class VirtualBoard:
     # Life cycle and the log
 
     def stderr(self) -> str:
+        return ""
+
+    def stop(self) -> None:
+        self.close_port()
+
+    def log_text(self) -> str:
+        return render_log(bytes(self.raw))
+
+
+class RealBoard(SerialClient):
+    """A board on a serial port (--port): its log is what this client read from it."""
+
+    def __init__(self, port: str, name: str) -> None:
+        self.port = port
+        self.name = name
+        self._client()
+
+    def prepare(self) -> None:
+        """A known start: the firmware running and not ARMED. A real board keeps its state
+        between tests (a virtual one starts fresh); a trip stays unless RESET clears it."""
+        try:
+            t = self.telemetry(timeout=3, since=self.flush())
+        except BoardTimeout:  # stopped at the REPL by an earlier test: a soft reset runs main.py
+            self.send(b"\r\x02\x04")
+            t = self.telemetry(timeout=10)
+        if t.state == codes.ARMED:
+            self.command("DISARM")
+        elif t.state == codes.TRIPPED:
+            self.command("RESET", "hil test setup")
+        self.flush()
+
+
+class VirtualBoard(SerialClient):
+    """A running `thermoguard virtual`, a pyserial client on its port, and its control channel."""
+
+    virtual = True
+
+    def __init__(self, workdir: Path, scenario: str | Path | None = None, config: str | Path | None = None,
+                 speed: str | float = 1, board_dir: Path | None = None, socket: bool = False) -> None:
+        self.workdir = workdir
+        self.board_dir = board_dir
+        self.log_path = workdir / f"serial-{id(self):x}.log"
+        # A unix socket path has at most 107 bytes: pytest's folders can be longer.
+        self._ctl_dir = tempfile.mkdtemp(prefix="tg-hil-")
+        self.control_path = Path(self._ctl_dir) / "control.sock"
+        self._control: Control | None = None
+        args = [sys.executable, "-m", "thermoguard.virtual", "--speed", str(speed), "--log", str(self.log_path),
+                "--control", str(self.control_path)]
+        if scenario is not None:
+            args += ["--scenario", str(scenario)]
+        if config is not None:
+            args += ["--config", str(config)]
+        if board_dir is not None:
+            args += ["--board-dir", str(board_dir)]
+        if socket:
+            args += ["--socket", "0"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
+        self._client()
+        self.port = self._first_line()
+
+    def _first_line(self) -> str:
+        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT_S)
+        line = self.proc.stdout.readline().decode().strip() if ready else ""
+        if not line:
+            self.stop()
+            raise BoardTimeout(f"thermoguard virtual printed no port: {self.stderr()}")
+        return line
+
+    @property
+    def control(self) -> Control:  # type: ignore[override]
+        if self._control is None:
+            self._control = Control(self.control_path)
+        return self._control
+
+    def stderr(self) -> str:
         """What the bridge printed on stderr so far."""
         stream = self.proc.stderr
         if stream is None or stream.closed:
@@ -165,6 +233,9 @@ class VirtualBoard:
 
     def stop(self) -> None:
         self.close_port()
+        if self._control is not None:
+            self._control.close()
+            self._control = None
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -175,6 +246,7 @@ class VirtualBoard:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None and not stream.closed:
                 stream.close()
+        shutil.rmtree(self._ctl_dir, ignore_errors=True)
 
     def log_text(self) -> str:
         try:
@@ -236,6 +308,21 @@ def render_log(data: bytes) -> str:
     return "\n".join(out)
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("thermoguard HIL")
+    group.addoption("--port", help="run the HIL tests on the board on this serial port (default: a virtual board)")
+    group.addoption("--board", help="the name of the board on --port (boards/NAME.py)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_control: the test sets the sensors, the power or reads pins "
+                            "through the virtual board's control channel; skipped on a real board (--port)")
+    config.addinivalue_line("markers", "board(speed=1, scenario=None, config=None): how the `board` fixture "
+                            "starts a virtual board")
+    if config.getoption("--port") and not config.getoption("--board"):
+        raise pytest.UsageError("--port needs --board NAME (the board file the port's board runs)")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -243,17 +330,16 @@ def pytest_runtest_makereport(item, call):
     boards = getattr(item, "_virtual_boards", None)
     if report.failed and boards:
         for k, board in enumerate(boards):
-            report.sections.append((f"virtual board {k} serial log ({board.port})", board.log_text()))
+            report.sections.append((f"board {k} serial log ({board.port})", board.log_text()))
             err = board.stderr()
             if err:
-                report.sections.append((f"virtual board {k} stderr", err))
+                report.sections.append((f"board {k} stderr", err))
 
 
 @pytest.fixture
 def virtual_board(request, tmp_path):
     """Start a virtual board: `board = virtual_board(scenario=..., speed=..., socket=...)`."""
-    boards: list[VirtualBoard] = []
-    request.node._virtual_boards = boards
+    boards: list[SerialClient] = request.node.__dict__.setdefault("_virtual_boards", [])
 
     def start(**kwargs) -> VirtualBoard:
         board = VirtualBoard(tmp_path, **kwargs)
@@ -263,6 +349,25 @@ def virtual_board(request, tmp_path):
     yield start
     for board in boards:
         board.stop()
+
+
+@pytest.fixture
+def board(request, tmp_path):
+    """The board under test: virtual by default, the one on --port otherwise."""
+    port = request.config.getoption("--port")
+    if port and request.node.get_closest_marker("needs_control"):
+        pytest.skip("needs the virtual board's control channel; the board on --port has none")
+    boards: list[SerialClient] = request.node.__dict__.setdefault("_virtual_boards", [])
+    if port:
+        b: SerialClient = RealBoard(port, request.config.getoption("--board"))
+        boards.append(b)
+        b.prepare()
+    else:
+        marker = request.node.get_closest_marker("board")
+        b = VirtualBoard(tmp_path, **(marker.kwargs if marker else {}))
+        boards.append(b)
+    yield b
+    b.stop()
 
 
 @pytest.fixture

@@ -1,17 +1,20 @@
 """`thermoguard virtual`: serve a virtual board as a serial port (docs/virtual-board.md).
 
     python -m thermoguard.virtual [--scenario F] [--config C] [--speed X|max]
-                                  [--board-dir D] [--socket PORT] [--log FILE]
+                                  [--board-dir D] [--socket PORT] [--log FILE] [--control PATH]
 
 The first line printed is the port to open (`/dev/pts/N`, or `socket://127.0.0.1:PORT`
 with --socket); it runs until interrupted (Ctrl-C, SIGTERM). Anything that opens a board's
-serial port works with it: thermoguard's own commands, pyserial, mpremote.
+serial port works with it: thermoguard's own commands, pyserial, mpremote. Beside it, a
+control socket the firmware cannot see (thermoguard.vcontrol) sets the chips' temperatures
+and faults, reads pins and the clock, and cuts the power; its path goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import signal
 import sys
 import tempfile
@@ -41,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--socket", type=tcp_port, metavar="PORT",
                         help="serve socket://127.0.0.1:PORT instead of a pty (0: any free port)")
     parser.add_argument("--log", help="append everything the board sends to this file")
+    parser.add_argument("--control", metavar="PATH",
+                        help="the control channel's unix socket (default: control.sock in a temporary folder)")
 
 
 def tcp_port(text: str) -> int:
@@ -100,9 +105,18 @@ def cmd_virtual(args) -> int:
     except OSError as e:
         raise UserError(f"cannot open the board's port: {e}") from None
     speed = args.speed or 0.0  # parse_speed gives None for max
+    ctl_tmp = None
+    if args.control:
+        control = Path(args.control)
+    else:
+        ctl_tmp = tempfile.TemporaryDirectory(prefix="tg-control-")
+        control = Path(ctl_tmp.name) / "control.sock"
+    if len(os.fsencode(str(control))) > 100:
+        port.close()
+        raise UserError(f"the control socket path {control} is too long for a unix socket (at most 100 bytes)")
     try:
         bridge = bridge_mod.Bridge(board_dir, port, scenario=scenario, speed=speed,
-                                   log=Path(args.log) if args.log else None)
+                                   log=Path(args.log) if args.log else None, control=control)
     except OSError as e:
         if hasattr(port, "close"):
             port.close()
@@ -113,6 +127,7 @@ def cmd_virtual(args) -> int:
         pace = f"{speed:g}x real time" if speed else "as fast as it runs"
         print(f"thermoguard virtual: board folder {board_dir}, {pace}"
               f"{', scenario ' + str(scenario) if scenario else ''}; Ctrl-C ends it", file=sys.stderr, flush=True)
+        print(f"thermoguard virtual: control socket {control}", file=sys.stderr, flush=True)
         bridge.run()
     except (KeyboardInterrupt, _Stop):
         pass
@@ -122,6 +137,8 @@ def cmd_virtual(args) -> int:
         bridge.close()
         if tmp is not None:
             tmp.cleanup()
+        if ctl_tmp is not None:
+            ctl_tmp.cleanup()
     return 0
 
 
