@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint bench flash hil clean
+.PHONY: setup run test tmux lint bench flash hil clean
 
 setup: $(STAMP)
 
@@ -17,8 +17,15 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/thermoguard demo
 
-test: setup
+test: setup tmux
 	$(BIN)/pytest -q
+
+# The dashboard's tests drive a real terminal: Debian's tmux, installed when missing.
+tmux:
+	@command -v tmux >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y tmux; \
+	  elif command -v sudo >/dev/null; then sudo apt-get update && sudo apt-get install -y tmux; \
+	  else echo "tmux is missing and cannot be installed here (not root, no sudo): install it for the dashboard's tests"; exit 1; fi; }
 
 lint: setup
 	$(BIN)/ruff check host hil tests bench firmware boards tools
