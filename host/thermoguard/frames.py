@@ -10,18 +10,26 @@ records of one telemetry length are decoded together, in chunks, with numpy:
 
 - COBS. A payload below 254 bytes is one COBS block: the code bytes form a chain from
   the first byte (each code is the distance to the next) and every code stands for a
-  0x00. One pass over the byte columns follows the chain of every frame at once (the
-  columns come from a transposed copy made 8 bytes at a time); a frame whose chain does
-  not end exactly at its last byte, or that holds a 0x00 inside, is not a frame here.
-- CRC-32 of every frame, exactly: CRC-32 is affine over GF(2), so the CRC of an m-byte
-  message is the XOR of one table entry per byte position. With one 65536-entry table
-  per pair of positions that is m/2 lookups per frame, done for all frames at once; a
-  frame passes when its CRC residue is the CRC-32 residue (0x2144DF1C), as
-  `zlib.crc32(payload + crc)` would give.
+  0x00. One pass over byte planes (byte j of every frame of the chunk, contiguous: made
+  by a transpose 8 bytes at a time and one within each 8) follows the chain of every
+  frame at once and marks the code bytes in a bit mask; the mask, transposed back (8
+  times smaller than the bytes), zeroes them in the frames' rows. A frame whose chain
+  does not end exactly at its last byte, or that holds a 0x00 inside, is not a frame here.
+- The link CRC-32 of every frame. CRC-32 is affine over GF(2) and every message followed
+  by its CRC has the same residue, so the frames of a chunk are checked together first,
+  twice: the CRC of their XOR (any one bad frame shows) and zlib's CRC-32 of all of them
+  in a row, which must equal that of as many valid frames (any two bad frames show;
+  `_link_crcs_ok` says why). When either check differs, every frame's CRC is computed on
+  its own, exactly, from one 65536-entry table per pair of byte positions, and a frame
+  passes when its residue is the CRC-32 residue (0x2144DF1C), as `zlib.crc32(payload +
+  crc)` gives. Three or more bad frames in one chunk hiding from both checks at once
+  would need their errors to cancel in both (probability 2**-64 for random damage);
+  even then no wrong value is taken silently unless its COBS chain, version, kind,
+  channel count and time fields are also valid.
 - The record headers of those records are checked too (the scan does not check them
-  inside runs of equal records): two CRC-32 checks of the whole set, and every header on
-  its own when either fails. A header with a bad CRC makes its record damage, skipped as
-  the careful reader skips it.
+  inside runs of equal records): the same two CRC-32 checks of the whole set, and every
+  header on its own when either fails. A header with a bad CRC makes its record damage,
+  skipped as the careful reader skips it.
 - Fields come from a numpy record view of the decoded payloads.
 
 Anything else goes through the exact Python path: a Decoder is fed every record that is
@@ -29,7 +37,8 @@ not a fast frame (text, events, replies, corrupt or torn frames, frames of other
 lengths), in order, GAP records start a new Decoder as `log.decoded_items` does, and a
 run of fast frames is only taken as decoded when the Decoder is between frames (so
 whatever it holds is read exactly as the Decoder would read it). Chunks are decoded on
-up to two threads (numpy releases the GIL).
+up to two threads (numpy releases the GIL), each reusing its work arrays from chunk to
+chunk.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import functools
 import mmap
 import os
 import struct
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -102,25 +112,17 @@ def _crc_pair_tables(m: int, shift: int = 0) -> tuple[np.ndarray, int]:
     return tables, base
 
 
-def _crc_of_rows(pairs16, m: int, n: int, shift: int = 0, constant=None) -> np.ndarray:
+def _crc_of_rows(pairs16, m: int, n: int, shift: int = 0) -> np.ndarray:
     """CRC-32 of n m-byte messages held at bytes shift .. shift + m - 1 of rows; pairs16(q)
-    gives row bytes 2q, 2q+1 of every row as uint16 (bytes past the message must be zero).
-    constant(q), when given, says that pair q is the same in every row: one lookup for all."""
+    gives row bytes 2q, 2q+1 of every row as uint16 (bytes outside the message must be zero)."""
     tables, base = _crc_pair_tables(m, shift)
     acc = np.full(n, base, np.uint32)
     index = np.empty(n, np.intp)
     part = np.empty(n, np.uint32)
-    same = base
     for q in range(len(tables)):
-        v = pairs16(q)
-        if constant is not None and constant(q):
-            same ^= int(tables[q][int(v[0])])
-            continue
-        np.copyto(index, v)
+        np.copyto(index, pairs16(q))
         np.take(tables[q], index, out=part)
         acc ^= part
-    if same != base:
-        acc ^= np.uint32(same ^ base)
     return acc
 
 
@@ -268,24 +270,6 @@ def _rows(b: np.ndarray, starts: np.ndarray, width: int, stride: int, out: np.nd
         out[s:e, :width] = view
 
 
-_ONES = np.uint64(0x0101010101010101)
-_HIGHS = np.uint64(0x8080808080808080)
-
-
-def _has_zero_byte(words: np.ndarray) -> np.ndarray:
-    """For (w, n) uint64 words: does column i hold a 0x00 byte? ((v - 0x01..) & ~v & 0x80.. per word)"""
-    acc = np.zeros(words.shape[1], np.uint64)
-    t = np.empty(words.shape[1], np.uint64)
-    u = np.empty(words.shape[1], np.uint64)
-    for w in words:
-        np.subtract(w, _ONES, out=t)
-        np.invert(w, out=u)
-        t &= u
-        acc |= t
-    acc &= _HIGHS
-    return acc != 0
-
-
 @functools.lru_cache(maxsize=64)
 def _valid_headers_crc(n: int) -> int:
     block = bytes(28) + zlib.crc32(bytes(28)).to_bytes(4, "little")
@@ -313,59 +297,111 @@ def _headers_ok(head: np.ndarray) -> np.ndarray:
     return _crc_of_rows(lambda q: h16[:, q], 28, n) == head.view("<u4")[:, 7]
 
 
-def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, lo: int) -> None:
+@functools.lru_cache(maxsize=32)
+def _valid_rows_crcs(width: int, m: int, n: int) -> tuple[int, int]:
+    """For n rows of `width` bytes, each 00 00, a valid m-byte message (payload + its CRC), zeros:
+    the CRC-32 of their XOR and of all of them in a row. Both are the same for any valid
+    messages (CRC-32 is affine and every valid message has the same residue)."""
+    zeros = bytes(m - 4)
+    row = bytes(2) + zeros + zlib.crc32(zeros).to_bytes(4, "little") + bytes(width - m - 2)
+    folded = row if n % 2 else bytes(width)
+    return zlib.crc32(folded), zlib.crc32(row * n)
+
+
+def _link_crcs_ok(rows: np.ndarray, ok: np.ndarray, m: int) -> np.ndarray:
+    """Which rows (n, w) uint64 carry a good link CRC: bytes 2 .. m + 1 of a row are payload +
+    CRC, every other byte is 0. Only rows with ok set can pass.
+
+    As for the record headers (_headers_ok), the rows that are frames so far are checked
+    together first: the CRC of their XOR shows any one bad frame, the CRC of all of them in
+    a row any two (x has order 2**32 - 1 modulo the CRC-32 polynomial, which divides no
+    64 * w * d below it: rows of w words, d rows apart); more can only hide with probability
+    2**-64. zlib computes the second at gigabytes per second. When either
+    differs, every frame's CRC is computed on its own (one table lookup per byte pair).
+    """
+    n = len(rows)
+    every = bool(ok.all())
+    sel = rows if every else rows[ok]
+    k = len(sel)
+    if not k:
+        return ok
+    fold_want, row_want = _valid_rows_crcs(rows.shape[1] * 8, m, k)
+    folded = np.bitwise_xor.reduce(sel, axis=0)
+    if zlib.crc32(folded) == fold_want and zlib.crc32(sel) == row_want:
+        return ok
+    r16 = rows.view(np.uint16)
+    return _crc_of_rows(lambda q: r16[:, q], m, n, shift=2) == CRC_RESIDUE
+
+
+def _scratch(ws, name: str, shape: tuple, dtype) -> np.ndarray:
+    """A work array kept between the chunks a thread decodes: fresh ones cost a page fault
+    per 4 KiB on every chunk. Its content is whatever the last chunk left."""
+    bufs = ws.__dict__.setdefault("bufs", {})
+    a = bufs.get(name)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = bufs[name] = np.empty(shape, dtype)
+    return a
+
+
+def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, lo: int, ws) -> None:
     """Decode the records of data length `length` at data_off into g[lo : lo + len(data_off)]."""
     n = len(data_off)
     sl = slice(lo, lo + n)
     stride = log.RECORD_SIZE + length
     m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
     # The record headers: their own CRC (the scan trusts runs of equal records).
-    head = np.empty((n, log.RECORD_SIZE), np.uint8)
+    head = _scratch(ws, "head", (n, log.RECORD_SIZE), np.uint8)
     _rows(b, data_off - log.RECORD_SIZE, log.RECORD_SIZE, stride, head)
     g.head_ok[sl] = _headers_ok(head)
     del head
-    # The record data in 8-byte aligned rows, transposed 8 bytes at a time:
-    # cols[w, i, k] is byte 8w + k of record i (0xFF past its end).
+    # The record data in 8-byte aligned rows (0xFF past its end), and as byte planes:
+    # planes[j, i] is byte j of record i. Two transposes, 8 bytes at a time and then
+    # within each 8, are much faster than one of single bytes; every step of the chain
+    # below reads contiguous planes.
     wb = (length + 7) // 8
-    x = np.empty((n, wb * 8), np.uint8)
+    x = _scratch(ws, "x", (n, wb * 8), np.uint8)
     x[:, length:] = 0xFF
     _rows(b, data_off, length, stride, x)
-    cols64 = np.ascontiguousarray(x.view(np.uint64).T)
-    del x
-    cols = cols64.view(np.uint8).reshape(wb, n, 8)
+    cols = _scratch(ws, "cols", (wb, n), np.uint64)
+    np.copyto(cols, x.view(np.uint64).T)
+    planes = _scratch(ws, "planes", (wb, 8, n), np.uint8)
+    np.copyto(planes, cols.view(np.uint8).reshape(wb, n, 8).transpose(0, 2, 1))
+    planes = planes.reshape(wb * 8, n)
+    del cols
     last = length - 1
-    first_zero, last_zero = cols[0, :, 0], cols[last >> 3, :, last & 7]
-    ok = (first_zero == 0) & (last_zero == 0)
-    first_zero[...] = 0xFF
-    last_zero[...] = 0xFF
-    ok &= ~_has_zero_byte(cols64)
-    for pos in [0, *range(last, wb * 8)]:
-        cols[pos >> 3, :, pos & 7] = 0
-    # Follow every frame's COBS chain: nxt is the position of its next code byte; codes
-    # gets the code bytes (each stands for a 0x00) where they are, zeros elsewhere.
-    codes64 = np.zeros((wb, n), np.uint64)
-    codes = codes64.view(np.uint8).reshape(wb, n, 8)
-    codes[0, :, 1] = cols[0, :, 1]
-    nxt = cols[0, :, 1] + np.uint8(1)  # uint8: a chain that overflows is invalid anyway
+    ok = (planes[0] == 0) & (planes[last] == 0)
+    planes[0] = 0xFF
+    planes[last] = 0xFF
+    ok &= np.minimum.reduce(planes, axis=0) != 0  # no 0x00 inside the frame
+    # Follow every frame's COBS chain: nxt is the position of its next code byte. Bit j & 7
+    # of drop[j >> 3] marks byte j as not payload + CRC: the delimiters, the padding and
+    # the code bytes (each stands for a 0x00).
+    drop = _scratch(ws, "drop", (wb, n), np.uint8)
+    drop[...] = 0
+    for j in [0, 1, *range(last, wb * 8)]:
+        drop[j >> 3] |= np.uint8(1 << (j & 7))
+    nxt = planes[1] + np.uint8(1)  # uint8: a chain that overflows is invalid anyway
     hit = np.empty(n, np.uint8)
     code = np.empty(n, np.uint8)
     for j in range(2, last):
-        col = cols[j >> 3, :, j & 7]
         np.equal(nxt, j, out=hit.view(bool))
-        np.multiply(hit, col, out=code)
-        np.add(nxt, code, out=nxt)
-        codes[j >> 3, :, j & 7] = code
+        np.multiply(hit, planes[j], out=code)
+        nxt += code
+        hit <<= j & 7
+        drop[j >> 3] |= hit
     ok &= nxt == last
-    # Payload + CRC at bytes 2 .. m + 1 of each row: the record less its code bytes (no
-    # byte borrows: a code byte is its column's byte, or 0).
-    cols64 -= codes64
-    del codes64, codes
-    r16 = cols64.view(np.uint16).reshape(wb, n, 4)
-    varies = [int(np.bitwise_or.reduce(w ^ w[0])) for w in cols64]  # bits that differ within the chunk
-    ok &= _crc_of_rows(lambda q: r16[q >> 2, :, q & 3], m, n, shift=2,
-                       constant=lambda q: (varies[q >> 2] >> (16 * (q & 3))) & 0xFFFF == 0) == CRC_RESIDUE
-    rows = np.ascontiguousarray(cols64.T)
-    del cols64, cols
+    del planes
+    # The marks back in row order (8 times less to transpose than the bytes), then those
+    # bytes set to 0 in the rows: payload + CRC at bytes 2 .. m + 1, zeros elsewhere.
+    bits = _scratch(ws, "bits", (n, wb), np.uint8)
+    np.copyto(bits, drop.T)
+    del drop
+    keep = np.unpackbits(bits, axis=1, bitorder="little")
+    keep -= 1  # 0x00 where a byte is dropped, 0xFF where it is kept
+    x &= keep
+    del keep
+    rows = x.view(np.uint64)
+    ok &= _link_crcs_ok(rows, ok, m)
     p = rows.view(_payload_dtype(g.n_ch, wb * 8, 2)).ravel()
     ok &= (p["version"] == protocol.VERSION) & (p["kind"] == protocol.KIND_TELEMETRY)
     ok &= (p["n_channels"] == g.n_ch) & (p["t_us"] <= 999_999)
@@ -408,14 +444,15 @@ def _decode_groups(b, idx, device: np.ndarray, threads: int | None, chunk: int) 
         data_off = idx.offsets[rec] + log.RECORD_SIZE
         for lo in range(0, len(rec), chunk):
             jobs.append((data_off[lo:lo + chunk], length, g, lo))
+    ws = threading.local()  # each thread's work arrays, freed with this call
     workers = min(2, os.cpu_count() or 1) if threads is None else max(1, threads)
     if workers > 1 and len(jobs) > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="thermoguard-frames") as pool:
-            for f in [pool.submit(_decode_chunk, b, *job) for job in jobs]:
+            for f in [pool.submit(_decode_chunk, b, *job, ws) for job in jobs]:
                 f.result()
     else:
         for job in jobs:
-            _decode_chunk(b, *job)
+            _decode_chunk(b, *job, ws)
     return groups
 
 

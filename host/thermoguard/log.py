@@ -775,12 +775,14 @@ def _strided_run(np, buf, size: int, pos: int, block: int):
         return None
     raw = np.frombuffer(buf, np.uint8, count * stride, pos).reshape(count, stride)
     try:
-        lens = raw[:, 0:4].copy().view("<u4").ravel()
-        kinds = raw[:, 4].copy()
-        m = count if ((lens == n) & (kinds == kind)).all() else int(np.argmin((lens == n) & (kinds == kind)))
+        head = raw[:, 0:16].copy()  # one pass over the headers: length, kind, flags, reserved, t_ns
+        lens = head[:, 0:4].view("<u4").ravel()
+        kinds = head[:, 4]
+        same = (lens == n) & (kinds == kind)
+        m = count if same.all() else int(np.argmin(same))
         if m < 2:
             return None
-        t = raw[:m, 8:16].copy().view("<i8").ravel()
+        t = head[:m, 8:16].view("<i8").ravel()
         offsets = pos + np.arange(m, dtype=np.int64) * stride
         return offsets, lens[:m].copy(), t, kinds[:m].copy()
     finally:
