@@ -6,9 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
-from thermoguard import protocol
+from tgfw import codes
+from thermoguard import frames, protocol
 
 BODY_C = 37.0
 READBACK_PIN = 14  # boards/virtual.py
@@ -221,3 +224,20 @@ def test_board_folder_is_flash_a_trip_survives_a_power_cycle(virtual_board, scen
     assert boot.state_name == "TRIPPED"
     cause = board.mpremote("resume", "exec", "import machine; print(machine.reset_cause())").stdout.strip()
     assert cause == "1"  # machine.PWRON_RESET
+
+
+@pytest.mark.req("SR-HIL-19", "SR-HIL-05")
+def test_a_session_log_is_a_scenario_and_the_board_trips_at_the_same_cycle(virtual_board, scenario_file, tmp_path):
+    log = tmp_path / "session.tglog"
+    exe = str(Path(sys.executable).with_name("thermoguard"))
+    proc = subprocess.run([exe, "sim", str(scenario_file(*TRIP_SCENARIO)), "--out", str(log), "--speed", "max"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    fr = frames.load_telemetry(log)
+    original = fr.telemetry(int(np.flatnonzero(fr.state == codes.TRIPPED)[0]))
+    board = virtual_board(scenario=log, speed=4)  # thermoguard virtual --scenario session.tglog
+    arm(board)
+    t = board.telemetry(lambda t: t.state == codes.TRIPPED, timeout=15, what="TRIPPED telemetry")
+    assert (t.t_s, t.t_us) == (original.t_s, original.t_us)  # the same cycle of device time
+    assert t.first_cause_text(fr.names) == original.first_cause_text(fr.names)
+    assert t.first_cause_text(fr.names).startswith("foramen:")

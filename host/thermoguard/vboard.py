@@ -68,3 +68,62 @@ class ScenarioBoard:
                 stream.close()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+# A session log as a scenario.
+
+SCENARIO_WORDS = ("open", "short_gnd", "short_vcc", "zeros", "ones", "stuck", "absent")
+# Fault words of a log that are no scenario word: what the board saw is replayed as the chip
+# behaviour that gives it (hil/device/scenario.py does the same for exported CSVs).
+REPLAYED_AS = {"stale": "absent"}
+_converted: list[tempfile.TemporaryDirectory] = []  # kept until exit: a board reads it at every start
+
+
+def log_scenario_text(path) -> str:
+    """The scenario CSV of a session log (.tglog): `t_s` is the frames' device time and each
+    channel's cell its temperature, or its fault word where the board saw a fault (`stale`
+    as `absent`; `implausible` and `range` leave the cell empty: nothing to replay but the
+    gap). Where device time goes back (the board reset during the session), the times
+    after it are moved on to continue from there. Raises log.LogError for a file that is
+    not a log, ValueError for a log without telemetry."""
+    from thermoguard import frames
+
+    fr = frames.load_telemetry(path)
+    if not len(fr):
+        raise ValueError("the log holds no telemetry: nothing to replay")
+    words = frames.fault_words()
+    n = fr.channels
+    lines = [f"# scenario from the session log {Path(path).name}: {len(fr)} telemetry frames",
+             "t_s," + ",".join(fr.names)]
+    offset = 0
+    last = None
+    t_s, t_us, n_ch = fr.t_s.tolist(), fr.t_us.tolist(), fr.n_channels.tolist()
+    temps, faults = fr.temp_c.tolist(), fr.fault.tolist()
+    for i in range(len(fr)):
+        us = t_s[i] * 1000000 + t_us[i] + offset
+        if last is not None and us < last:
+            offset += last - us
+            us = last
+        last = us
+        cells = [f"{us // 1000000}.{us % 1000000:06d}"]
+        for c in range(n):
+            word = words[faults[i][c]] if c < n_ch[i] else ""
+            if word:
+                word = REPLAYED_AS.get(word, word)
+                cells.append(word if word in SCENARIO_WORDS else "")
+            elif c < n_ch[i] and temps[i][c] == temps[i][c]:  # not NaN
+                cells.append(repr(float(temps[i][c])))
+            else:
+                cells.append("")
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def log_scenario(path) -> Path:
+    """log_scenario_text written to a CSV of the log's name in a temporary folder that
+    lasts until the process exits; its path."""
+    tmp = tempfile.TemporaryDirectory(prefix="thermoguard-scenario-")
+    _converted.append(tmp)
+    out = Path(tmp.name) / (Path(path).stem + ".csv")
+    out.write_text(log_scenario_text(path))
+    return out

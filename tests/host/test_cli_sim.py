@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-from thermoguard import paths
+from tgfw import codes
+from thermoguard import frames, paths
 
 EXE = str(Path(sys.executable).with_name("thermoguard"))
 
@@ -96,3 +98,34 @@ def test_a_sim_log_verifies_and_damage_fails_verify(files):
     assert bad.returncode == 1 and "DAMAGE" in bad.stdout
     missing = run("verify", str(files / "none.tglog"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def first_trip(log: Path) -> tuple:
+    """(seq, device time, cause) of the first TRIPPED frame of a log."""
+    fr = frames.load_telemetry(log)
+    i = int(np.flatnonzero(fr.state == codes.TRIPPED)[0])
+    t = fr.telemetry(i)
+    return t.seq, t.t_s, t.t_us, t.first_cause_text(fr.names)
+
+
+@pytest.mark.req("SR-HIL-19", "SR-HIL-02")
+def test_a_session_log_is_a_scenario_and_trips_at_the_same_cycle(files):
+    first = run("sim", str(files / "s.csv"), "--config", str(files / "config.json"),
+                "--out", str(files / "a.tglog"), "--speed", "max")
+    assert first.returncode == 0, first.stderr
+    again = run("sim", str(files / "a.tglog"), "--config", str(files / "config.json"),
+                "--out", str(files / "b.tglog"), "--speed", "max")
+    assert again.returncode == 0, again.stderr
+    trip = [line for line in first.stdout.splitlines() if line.startswith("trip at")]
+    assert trip == ["trip at 13.10 s: foramen:high"]
+    assert trip == [line for line in again.stdout.splitlines() if line.startswith("trip at")]
+    assert first_trip(files / "a.tglog") == first_trip(files / "b.tglog")  # same sequence, same device time
+    assert first_trip(files / "a.tglog")[3] == "foramen:high"
+
+
+@pytest.mark.req("SR-HIL-19")
+def test_a_file_that_is_no_log_is_refused_in_one_sentence(files):
+    (files / "x.tglog").write_text("t_s,tip\n0,37\n")
+    proc = run("sim", str(files / "x.tglog"), "--config", str(files / "config.json"))
+    assert proc.returncode == 2 and "scenario" in proc.stderr and "x.tglog" in proc.stderr
+    assert "Traceback" not in proc.stderr

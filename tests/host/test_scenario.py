@@ -96,3 +96,36 @@ def test_micropython_reads_it_the_same(micropython):
     for b, h in zip(board, host, strict=True):
         assert b[1] == h[1]
         assert (b[0] is None and h[0] is None) or b[0] == pytest.approx(h[0], abs=1e-4)
+
+
+@pytest.mark.req("SR-HIL-19", "SR-HIL-01")
+def test_a_session_log_with_a_board_reset_is_one_scenario_in_order(tmp_path):
+    """Device time restarts at a board reset; the scenario goes on from where it was."""
+    import subprocess
+
+    from thermoguard import frames, log
+    from thermoguard.vboard import log_scenario_text
+
+    (tmp_path / "s.csv").write_text("t_s,foramen\n0,37\n1,38\n2,open\n3,39\n")
+    exe = str(Path(sys.executable).with_name("thermoguard"))
+    proc = subprocess.run([exe, "sim", str(tmp_path / "s.csv"), "--out", str(tmp_path / "one.tglog"),
+                           "--speed", "max", "--no-arm"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    one = log.read_log(tmp_path / "one.tglog")
+    with log.LogWriter.create(tmp_path / "two.tglog", one.meta) as w:  # the session, a reset, the session again
+        for k in range(2):
+            for rec in one.records:
+                if rec.kind == log.Kind.DEVICE:
+                    w.write_bytes(bytes(rec.data), rec.t_ns)
+            if k == 0:
+                w.note_gap("board reset")
+    fr = frames.load_telemetry(tmp_path / "one.tglog")
+    end = fr.t_dev_s[-1]
+    sc = scenario.parse(log_scenario_text(tmp_path / "two.tglog"))  # raises if time went back
+    assert sc.names == ["tip", "foramen"]
+    assert sc.end_s == pytest.approx(end + end - fr.t_dev_s[0], abs=1e-6)
+    for t in (0.5, 1.5, 2.5, 2.9):  # the second session replays the first, moved on
+        first, second = sc.at("foramen", t), sc.at("foramen", t + end - fr.t_dev_s[0])
+        assert first[1] == second[1]
+        assert (first[0] is None and second[0] is None) or first[0] == pytest.approx(second[0], abs=0.3)
+    assert sc.at("foramen", 2.5) == (None, "open")

@@ -52,7 +52,9 @@ def load_config(path: str | None) -> dict:
 
 
 def check_scenario(path: str) -> Path:
-    """A scenario CSV, or a closed-loop plant (.json), checked before a board starts."""
+    """A scenario CSV, a closed-loop plant (.json) or a session log (.tglog), checked before
+    a board starts. A log is converted to a scenario CSV (thermoguard.vboard.log_scenario):
+    the path returned is then that CSV's."""
     sys.path.insert(0, str(paths.HIL_DEVICE))
     try:
         import plant
@@ -62,6 +64,16 @@ def check_scenario(path: str) -> Path:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"scenario {path} " + ("is a folder, not a file" if p.is_dir() else "does not exist"))
+    if p.suffix == ".tglog":
+        from thermoguard import log
+        from thermoguard.vboard import log_scenario
+
+        try:
+            p = log_scenario(p)
+        except (log.LogError, ValueError) as e:
+            raise UserError(f"scenario {path}: {e}") from None
+        except OSError as e:
+            raise UserError(f"scenario {path} cannot be read: {e.strerror or e}") from None
     try:
         (plant if p.suffix == ".json" else scenario).load(str(p))
     except (scenario.ScenarioError, plant.PlantError) as e:

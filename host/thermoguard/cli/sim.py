@@ -19,7 +19,7 @@ from thermoguard.vboard import ScenarioBoard
 
 def register(sub) -> None:
     p = sub.add_parser("sim", help="run the firmware on a virtual board through a scenario")
-    p.add_argument("scenario", help="scenario CSV (or an exported CSV)")
+    p.add_argument("scenario", help="scenario CSV, an exported CSV, a session log (.tglog) or a plant (.json)")
     p.add_argument("--config", help="configuration JSON (default: the demo configuration)")
     p.add_argument("--out", help="log file (default out/sim-<scenario>-<time>.tglog)")
     p.add_argument("--speed", type=parse_speed, default=None, help="real-time multiple, or max (default)")
