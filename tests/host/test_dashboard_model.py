@@ -154,9 +154,11 @@ def test_link_trouble_is_a_low_priority_alarm_while_it_is_recent():
 
 def test_frames_per_second_from_arrivals():
     m = model()
-    for k in range(21):
-        m.feed([tele(k, k / 10)], now=k / 10)
-    assert m.fps(2.0) == pytest.approx(10.0, rel=0.06)
+    m.feed([tele(k, k / 100) for k in range(50)], now=0.0)  # a backlog read at once is no rate
+    assert m.fps(0.0) is None
+    for k in range(1, 31):
+        m.feed([tele(50 + k, 0.5 + k / 10)], now=k / 10)
+    assert m.fps(3.0) == pytest.approx(10.0, rel=0.06)
 
 
 def test_the_trend_keeps_the_last_minutes_with_gaps_for_missing_readings():

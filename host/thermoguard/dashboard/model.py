@@ -141,6 +141,7 @@ class Model:
         self.last: protocol.Telemetry | None = None
         self.last_at: float | None = None  # host time of the last telemetry
         self._arrivals: deque[float] = deque()
+        self._first_at: float | None = None
         self.trip: Trip | None = None
         self.trips_seen = 0  # transitions into TRIPPED (the bell rings on each)
         self.events: deque[tuple[float | None, str, str | None]] = deque(maxlen=EVENTS_KEPT)  # (t_dev, text, prio)
@@ -183,6 +184,8 @@ class Model:
         before = self.last
         self.last, self.last_at = t, now
         self._arrivals.append(now)
+        if self._first_at is None:
+            self._first_at = now
         while self._arrivals and now - self._arrivals[0] > FPS_WINDOW_S:
             self._arrivals.popleft()
         self.overruns.set(t.overruns, now)
@@ -226,11 +229,11 @@ class Model:
         return since if since > self.period_s + NO_DATA_GRACE_S else None
 
     def fps(self, now: float) -> float | None:
-        a = [t for t in self._arrivals if now - t <= FPS_WINDOW_S]
-        if len(a) < 2:
-            return 0.0 if self.last_at is not None and self.stale_s(now) is not None else None
-        span = max(now - a[0], a[-1] - a[0])
-        return (len(a) - 1) / span if span > 0 else None
+        """Telemetry frames received per second over the last FPS_WINDOW_S; None until the
+        monitor has watched that long (a backlog read at the start is no rate)."""
+        if self._first_at is None or now - self._first_at < FPS_WINDOW_S:
+            return 0.0 if self.stale_s(now) is not None and self.last_at is not None else None
+        return sum(1 for t in self._arrivals if now - t <= FPS_WINDOW_S) / FPS_WINDOW_S
 
     def banner(self, now: float) -> Banner:
         t = self.last

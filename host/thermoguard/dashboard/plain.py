@@ -24,8 +24,8 @@ def status_text(model: Model, now: float) -> str:
         extra = ""
         if r.rate_c_per_s is not None:
             extra += f" {r.rate_c_per_s:+.2f} C/s"
-        if r.dose_cem43:
-            extra += f" CEM43 {r.dose_cem43:.3g}"
+        if r.dose_cem43 is not None and r.dose_cem43 >= 0.005:
+            extra += f" CEM43 {r.dose_cem43:.2f}" if r.dose_cem43 < 100 else f" CEM43 {r.dose_cem43:.0f}"
         if r.omega:
             extra += f" Omega {r.omega:.3g}"
         if r.trips:

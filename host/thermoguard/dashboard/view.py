@@ -187,7 +187,7 @@ def _link(model: Model, now: float) -> Text:
     out.append(str(h["overruns"]) if h["overruns"] is not None else "--", style="cyan" if h["overruns"] else "")
     out.append("   dropped ")
     out.append(str(h["dropped"]) if h["dropped"] is not None else "--", style="cyan" if h["dropped"] else "")
-    if h["host_ok"] is not None:
+    if h["host_ok"] is not None and not stale:
         out.append("   heartbeat ")
         out.append("heard" if h["host_ok"] else "missing", style="" if h["host_ok"] else "yellow")
     if h["interlock_on"] is not None and not stale:
