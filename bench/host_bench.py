@@ -160,6 +160,8 @@ def loading(n: int, n_channels: int, work: Path) -> dict:
     made = time.perf_counter() - t
     t_fast, fr = timed(lambda: frames.load_telemetry(path))
     assert len(fr) == n and fr.fast == n, (len(fr), fr.fast)
+    t_one, _ = timed(lambda: frames.load_telemetry(path, threads=1))
+    t_scan, _ = timed(lambda: log.scan_records(path))
     csv_path = path.with_suffix(".csv")
     t = time.perf_counter()
     export.write_csv(fr, fr.names, csv_path)
@@ -167,7 +169,8 @@ def loading(n: int, n_channels: int, work: Path) -> dict:
     cols = export.header(fr.names)
     numeric = [i for i, c in enumerate(cols) if c in ("seq", "t_dev_s", "t_host_s", "interlock")
                or c.endswith("_c") or c.endswith("_cem43")]
-    t_csv, arr = timed(lambda: np.loadtxt(csv_path, delimiter=",", skiprows=1, usecols=numeric), repeat=1)
+    # numpy's fastest reader of this file (its C parser), best of three like the loader.
+    t_csv, arr = timed(lambda: np.loadtxt(csv_path, delimiter=",", skiprows=1, usecols=numeric))
     assert arr.shape == (n, len(numeric))
     assert np.allclose(arr[:, 1], fr.t_dev_s, rtol=0, atol=1e-9) and np.array_equal(arr[:, 4], fr.temp_c[:, 0])
     # Readers that take what a session's CSV holds: empty values (no reading) and words.
@@ -187,6 +190,8 @@ def loading(n: int, n_channels: int, work: Path) -> dict:
     return {"frames": n, "channels": n_channels, "log_bytes": path.stat().st_size,
             "csv_bytes": csv_path.stat().st_size, "make_log_s": made, "export_csv_s": t_export,
             "load_telemetry_s": t_fast, "load_telemetry_frames_per_s": n / t_fast,
+            "load_telemetry_1thread_s": t_one, "load_telemetry_1thread_frames_per_s": n / t_one,
+            "scan_records_s": t_scan, "speedup_1thread": t_csv / t_one,
             "np_loadtxt_s": t_csv, "np_loadtxt_frames_per_s": n / t_csv, "speedup": t_csv / t_fast,
             "csv_part_rows": part,
             "np_loadtxt_converters_s": t_conv, "np_loadtxt_converters_frames_per_s": part / t_conv,
@@ -242,6 +247,9 @@ def main(argv=None) -> int:
     print(f"{'reader':<60} {'seconds':>9} {'frames/s':>12}")
     print(f"{'thermoguard.frames.load_telemetry (the log, ' + format(ld['frames'], ',') + ' frames)':<60} "
           f"{ld['load_telemetry_s']:>9.3f} {ld['load_telemetry_frames_per_s']:>12,.0f}")
+    print(f"{'  the same on one thread (threads=1)':<60} {ld['load_telemetry_1thread_s']:>9.3f} "
+          f"{ld['load_telemetry_1thread_frames_per_s']:>12,.0f}")
+    print(f"{'  of which log.scan_records (indexing the records)':<60} {ld['scan_records_s']:>9.3f}")
     rows = [("numpy.loadtxt, numeric columns, no empty values", ld["np_loadtxt_s"], ld["np_loadtxt_frames_per_s"],
              ld["speedup"], f"{ld['frames']:,}"),
             ("numpy.loadtxt, empty values as NaN (converters)", ld["np_loadtxt_converters_s"],

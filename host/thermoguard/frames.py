@@ -415,16 +415,17 @@ def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, l
         faulted = fault != 0
         g.warn[sl] = ch["warn"]
         g.trip[sl] = ch["trip"]
-        # Scaling by a power of two is exact: v * 2**-10 == v / 1024.0, as the Decoder computes it.
+        # Scaling by a power of two is exact: v * 2**-10 == v / 1024.0, as the Decoder
+        # computes it, so "no value" on the wire is found in the contiguous result.
+        missing = np.empty(fault.shape, bool)
         for src, dst, none, scale in (("temp", g.temp, protocol.INT32_MIN, 2.0**-10),
                                       ("cj", g.cj, protocol.INT16_MIN, 2.0**-6),
                                       ("rate", g.rate, protocol.INT32_MIN, 2.0**-10)):
-            v = ch[src]
             out = dst[sl]
-            np.multiply(v, scale, out=out)
-            missing = faulted | (v == none)
-            if missing.any():
-                out[missing] = np.nan
+            np.multiply(ch[src], scale, out=out)
+            np.equal(out, none * scale, out=missing)
+            missing |= faulted
+            np.copyto(out, np.nan, where=missing)
         dose = g.dose[sl]
         np.multiply(ch["dose_hi"], 2.0**-10, out=dose)
         dose += ch["dose_lo"] * 2.0**-26
