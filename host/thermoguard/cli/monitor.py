@@ -118,7 +118,7 @@ def run(args) -> int:
     thread = threading.Thread(target=record, name="recorder", daemon=True)
     title = f"thermoguard monitor  {args.port}  {what}"
     try:
-        with session.stop_on_signals(recorder.stop), \
+        with session.stop_on_signals(recorder.stop, hangup=interactive), \
                 relay.serve(recorder.transport.url, recorder.request, inbox.message):
             thread.start()
             if interactive:
@@ -133,7 +133,10 @@ def run(args) -> int:
         recorder.stop.set()
         thread.join()
         session.close(board, writer)
-    print(session.summary(recorder.stats, out))
+    try:
+        print(session.summary(recorder.stats, out))
+    except OSError:
+        pass  # the terminal is gone; the log is closed
     if failure:
         raise UserError(failure[0])
     if recorder.stats.gave_up:

@@ -103,15 +103,19 @@ def open_log(board: Board, port: str, out: Path | None, force: bool, warn, optio
 
 
 @contextlib.contextmanager
-def stop_on_signals(stop: threading.Event):
+def stop_on_signals(stop: threading.Event, hangup: bool = False):
     """The first Ctrl-C (or SIGTERM) only sets stop, so the recording ends between two whole
-    log writes; a second one raises KeyboardInterrupt (the user insists)."""
+    log writes; a second one raises KeyboardInterrupt (the user insists). With hangup, a
+    closed terminal (SIGHUP) ends it the same way, unless SIGHUP is ignored (nohup)."""
     def handler(signum, frame):
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
 
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sigs = [signal.SIGINT, signal.SIGTERM]
+    if hangup and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        sigs.append(signal.SIGHUP)
+    old = {sig: signal.signal(sig, handler) for sig in sigs}
     try:
         yield
     finally:

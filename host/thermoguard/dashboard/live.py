@@ -93,38 +93,45 @@ def run_live(model: Model, inbox: Inbox, stop: threading.Event, *, console, rend
              keys: Keys | None = None, send: Callable[[str, str], tuple[bool, str]] | None = None,
              screen: bool = True, link: Callable[[Model, float], None] | None = None) -> None:
     """Draw until stop is set (q, a signal) or the inbox's source is done."""
-    from rich.live import Live
-
     commander = Commander(send, inbox) if send is not None else None
     fd = sys.stdin.fileno() if keys is not None and sys.stdin.isatty() else None
     restore = _cbreak(fd) if fd is not None else None
-    rung = model.trips_seen
     try:
-        with Live(console=console, screen=screen, auto_refresh=False, transient=False,
-                  redirect_stdout=False, redirect_stderr=False) as live:
-            while True:
-                inbox.drain(model)
-                now = time.monotonic()
-                if link is not None:
-                    link(model, now)
-                if model.trips_seen > rung:
-                    rung = model.trips_seen
-                    console.bell()
-                live.update(render(model, now, keys), refresh=True)
-                if stop.is_set() or inbox.done.is_set():
-                    inbox.drain(model)
-                    live.update(render(model, time.monotonic(), keys), refresh=True)
-                    return
-                for key in _read_keys(fd, TICK_S):
-                    action = keys.press(key) if keys is not None else None
-                    if action == QUIT:
-                        stop.set()
-                    elif action is not None and commander is not None:
-                        if not commander.start(*action):
-                            model.answered(action[0], False, f"not sent: still waiting for {commander.busy}", now)
+        _draw(model, inbox, stop, console, render, keys, commander, fd, screen, link)
+    except OSError:
+        stop.set()  # the terminal is gone (closed window, hangup): the recording ends properly
     finally:
         if restore is not None:
             restore()
+
+
+def _draw(model, inbox, stop, console, render, keys, commander, fd, screen, link) -> None:
+    """Redraw every TICK_S, ring the bell on a new trip, hand key presses to the Keys."""
+    from rich.live import Live
+
+    rung = model.trips_seen
+    with Live(console=console, screen=screen, auto_refresh=False, transient=False,
+              redirect_stdout=False, redirect_stderr=False) as live:
+        while True:
+            inbox.drain(model)
+            now = time.monotonic()
+            if link is not None:
+                link(model, now)
+            if model.trips_seen > rung:
+                rung = model.trips_seen
+                console.bell()
+            live.update(render(model, now, keys), refresh=True)
+            if stop.is_set() or inbox.done.is_set():
+                inbox.drain(model)
+                live.update(render(model, time.monotonic(), keys), refresh=True)
+                return
+            for key in _read_keys(fd, TICK_S):
+                action = keys.press(key) if keys is not None else None
+                if action == QUIT:
+                    stop.set()
+                elif action is not None and commander is not None:
+                    if not commander.start(*action):
+                        model.answered(action[0], False, f"not sent: still waiting for {commander.busy}", now)
 
 
 def run_plain(model: Model, inbox: Inbox, stop: threading.Event, out=None,
@@ -173,4 +180,11 @@ def _cbreak(fd: int):
         tty.setcbreak(fd)
     except termios.error:
         return None
-    return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+    def restore() -> None:
+        try:
+            termios.tcsetattr(fd, termios.TCSADRAIN, old)
+        except termios.error:
+            pass  # the terminal is gone: nothing to restore
+
+    return restore
