@@ -226,9 +226,9 @@ def test_plain_lines_status_every_second_events_at_once_and_no_data():
     assert p.tick(1.75) == ["NO DATA for 2 s: last state ARMED at 12.0 s; the readings are not current"]
 
 
-def draw(m: Model, now: float, keys: Keys | None = None) -> str:
-    console = Console(file=io.StringIO(), width=120, record=True, color_system=None)
-    console.print(view.render(m, now, keys))
+def draw(m: Model, now: float, keys: Keys | None = None, width: int = 120) -> str:
+    console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
+    console.print(view.render(m, now, keys, width=width))
     return console.export_text()
 
 
@@ -294,3 +294,16 @@ def test_live_arrhenius_equals_the_logs_on_the_same_frames(tmp_path):
     assert custom.omega[1] == pytest.approx(dose.arrhenius(fr, a_per_s=1e30, ea_j_per_mol=2e5)[-1, 1], rel=1e-9)
     with pytest.raises(ValueError):
         dose.ArrheniusAccumulator(a_per_s=-1.0)
+
+
+def test_a_narrow_terminal_never_cuts_a_reading_short():
+    m = Model(CONFIG, arrhenius=dose.ArrheniusAccumulator(), started=0.0)
+    m.feed([tele(0, 27.5, codes.TRIPPED, temps=(80.0, 45.25), faults=(9, 0), trip=(0, codes.C_HIGH),
+                 first=(1, codes.C_HIGH), warn=(codes.C_RATE, codes.C_HIGH | codes.C_DOSE), dose_cem43=(0, 12.5),
+                 rate=(0, 1.75))], now=0.0)
+    for width in (80, 100, 120, 160):
+        text = draw(m, 0.05, Keys(), width=width)
+        rows = {line.split()[0]: line for line in text.splitlines() if line.split()[:1] in (["tip"], ["foramen"])}
+        assert "implausible" in rows["tip"], text  # the fault word in the temperature's place
+        assert "45.25" in rows["foramen"] and "12.50 / 40" in rows["foramen"] and "+1.75 / 2" in rows["foramen"], text
+        assert "…" not in rows["foramen"].replace("10.0 … 45.0", ""), text

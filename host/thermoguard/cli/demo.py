@@ -136,9 +136,9 @@ def _live(board: ScenarioBoard, recorder, cfg: dict, arrh):
     try:
         with session.stop_on_signals(stop):
             thread.start()
-            live.run_live(model, inbox, stop, console=Console(), screen=False,
-                          render=lambda m, now, keys: view.render(m, now, keys, title=title), keys=Keys(commands=False),
-                          link=link)
+            console = Console()
+            live.run_live(model, inbox, stop, console=console, screen=False, keys=Keys(commands=False), link=link,
+                          render=lambda m, now, keys: view.render(m, now, keys, title=title, width=console.width))
     finally:
         if thread.is_alive():
             board.proc.kill()  # ends the runner's read: the board's output closes

@@ -124,8 +124,9 @@ def run(args) -> int:
             if interactive:
                 from rich.console import Console
 
-                live.run_live(model, inbox, recorder.stop, console=Console(),
-                              render=lambda m, now, keys: view.render(m, now, keys, title=title),
+                console = Console()
+                live.run_live(model, inbox, recorder.stop, console=console,
+                              render=lambda m, now, keys: view.render(m, now, keys, title=title, width=console.width),
                               keys=Keys(), send=send, link=link)
             else:
                 live.run_plain(model, inbox, recorder.stop, link=link)

@@ -24,6 +24,8 @@ PRIORITY_MARK = {HIGH: "!!!", MEDIUM: "!! ", LOW: "!  "}
 BLOCKS = "▁▂▃▄▅▆▇█"
 STALE = "grey50"
 DASH = "—"
+COMPACT_BELOW = 120  # columns
+TEMP_WIDTH = 11  # the longest fault word ("implausible"): a reading is never ellipsized
 
 
 def banner_style(state: str, priority: str | None, flash_on: bool) -> str:
@@ -37,11 +39,14 @@ def banner_style(state: str, priority: str | None, flash_on: bool) -> str:
 
 
 def render(model: Model, now: float, keys: Keys | None = None, title: str = "thermoguard monitor",
-           wall: float | None = None):
-    """Everything on one screen, top to bottom: banner, alarms, channels, trend, link, events, keys."""
+           width: int = 120):
+    """Everything on one screen, top to bottom: banner, alarms, channels, trend, link, events,
+    keys. Below COMPACT_BELOW columns the channel table drops role and limits, so that no
+    reading is ever cut short."""
     flash_on = int(now * 2) % 2 == 0  # twice a second: the TRIPPED banner flashes
-    parts = [_banner(model, now, flash_on, title), _alarms(model, now), _channels(model, now),
-             _trend(model, now), _link(model, now), _events(model)]
+    parts = [_banner(model, now, flash_on, title), _alarms(model, now),
+             _channels(model, now, compact=width < COMPACT_BELOW), _trend(model, now), _link(model, now),
+             _events(model)]
     if keys is not None:
         parts.append(_keys(model, keys, now))
     return Group(*[p for p in parts if p is not None])
@@ -81,22 +86,27 @@ def _f(v: float | None, fmt: str, suffix: str = "") -> str:
     return DASH if v is None else f"{v:{fmt}}{suffix}"
 
 
-def _channels(model: Model, now: float) -> Table:
+def _channels(model: Model, now: float, compact: bool = False) -> Table:
     arrh = model.arrhenius is not None
-    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, header_style="bold")
-    for name, justify in (("channel", "left"), ("role", "left"), ("temp °C", "right"), ("limits °C", "right"),
-                          ("margin", "right"), ("rise °C/s", "right"), ("CEM43", "right")):
-        table.add_column(name, justify=justify, no_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, collapse_padding=compact, header_style="bold")
+    table.add_column("channel", overflow="fold", min_width=7)
+    if not compact:
+        table.add_column("role", no_wrap=True, overflow="fold")
+    table.add_column("temp °C", justify="right", no_wrap=True, min_width=TEMP_WIDTH)
+    if not compact:
+        table.add_column("limits °C", justify="right", no_wrap=True, min_width=11)
+    table.add_column("margin" if not compact else "margin °C", justify="right", no_wrap=True)
+    table.add_column("rise °C/s", justify="right", no_wrap=True, min_width=9)
+    table.add_column("CEM43", justify="right", no_wrap=True, min_width=9)
     if arrh:
-        table.add_column("Ω", justify="right", no_wrap=True)
-    table.add_column("fault", no_wrap=True)
-    table.add_column("status", no_wrap=True, min_width=12)
+        table.add_column("Ω", justify="right", no_wrap=True, min_width=8)
+    table.add_column("status", min_width=10)  # a fault is in the temperature's place, in red
     for r in model.rows(now):
-        table.add_row(*_row_cells(r, arrh), style=STALE if r.stale else None)
+        table.add_row(*_row_cells(r, arrh, compact), style=STALE if r.stale else None)
     return table
 
 
-def _row_cells(r: Row, arrh: bool) -> list:
+def _row_cells(r: Row, arrh: bool, compact: bool = False) -> list:
     tripped_temp = any(w in r.trips for w in ("high", "low"))
     warned_temp = any(w in r.warnings for w in ("high", "low"))
     if r.stale:
@@ -109,16 +119,20 @@ def _row_cells(r: Row, arrh: bool) -> list:
     if r.margin_c is None:
         margin = Text(DASH)
     else:
-        margin = Text(f"{r.margin_c:+.1f} to {r.margin_to}",
+        margin = Text(f"{r.margin_c:+.1f}" + ("" if compact else f" to {r.margin_to}"),
                       style="red" if r.margin_c <= 0 else "yellow" if warned_temp else "")
     rate = _f(r.rate_c_per_s, "+.2f") + (f" / {r.rate_limit:g}" if r.rate_limit is not None else "")
     dose = _dose(r.dose_cem43) + (f" / {r.dose_limit:g}" if r.dose_limit is not None else "")
-    cells: list = [Text(r.name, style="bold"), r.role, temp, limits, margin,
-                   Text(rate, style="yellow" if "rate" in r.warnings else ""),
-                   Text(dose, style="yellow" if "dose" in r.warnings else "")]
+    cells: list = [Text(r.name, style="bold")]
+    if not compact:
+        cells.append(r.role)
+    cells.append(temp)
+    if not compact:
+        cells.append(limits)
+    cells += [margin, Text(rate, style="yellow" if "rate" in r.warnings else ""),
+              Text(dose, style="yellow" if "dose" in r.warnings else "")]
     if arrh:
         cells.append(_f(r.omega, ".3g"))
-    cells.append(Text(r.fault, style="bold red") if r.fault else "")
     status = Text()
     if r.trips:
         status.append("TRIP " + ", ".join(r.trips), style="bold red")
