@@ -6,6 +6,13 @@ valid reading has an empty <name>_c (never 0, never -1) and its fault word in
 <name>_fault. Times are written exactly: device time as seconds.microseconds, host time
 as seconds.nanoseconds. An exported CSV is also a scenario (hil/device/scenario.py).
 
+A log whose channel set changes (the board was flashed with another configuration during
+a gap) is still one table: the channels are the union of every configuration's channel
+names in order of first appearance (frames.channel_layout says how names are found), and
+a channel a frame does not have is empty in all three of its CSV cells; in npz its
+<name>_c and <name>_cem43 are NaN and its <name>_fault is NO_CHANNEL (-1), never a fault
+code (those are 0 and up). `changes` words each change for the user.
+
 The frames come from the vectorised loader (frames.load_telemetry), which gives what
 protocol.Decoder gives; the writers format them column by column. `write_csv` and
 `write_npz` also take the older form, a list of (t_ns, Telemetry), with the same output.
@@ -20,9 +27,32 @@ import numpy as np
 
 from thermoguard import frames, log, protocol
 
+NO_CHANNEL = -1  # npz <name>_fault of a frame that has no such channel
+
 
 class ExportError(Exception):
     pass
+
+
+def _layout(fr: frames.Frames, names) -> frames.Layout:
+    """names is a Layout, or the channel names by index (every frame's channel c is names[c])."""
+    return names if isinstance(names, frames.Layout) else frames.index_layout(fr, names)
+
+
+def changes(fr: frames.Frames, layout: frames.Layout, at_most: int = 5) -> list[str]:
+    """One sentence per change of the channel set, for the user."""
+    out = []
+    for before, after in layout.changes()[:at_most]:
+        i = after.start
+        unnamed = "" if after.named else (f" (configuration {after.config_hash:08x}, whose channel names the log "
+                                          "does not record)")
+        out.append(f"the channels change at frame {i} (seq {int(fr.seq[i])}, device time {fr.t_dev_s[i]:.6f} s) "
+                   f"from {', '.join(before.names) or 'none'} to {', '.join(after.names) or 'none'}{unnamed}; "
+                   "the export has a column for every channel, empty where a frame does not have it")
+    more = len(layout.changes()) - at_most
+    if more > 0:
+        out.append(f"the channels change {more} more times after those")
+    return out
 
 
 def channel_names(meta: dict, first: protocol.Telemetry | None) -> list[str]:
@@ -78,31 +108,31 @@ def header(names: list[str]) -> list[str]:
     return cols
 
 
-def write_csv(data, names: list[str], out: Path) -> int:
+def write_csv(data, names, out: Path) -> int:
+    """names: a frames.Layout, or channel names by index."""
     if not isinstance(data, frames.Frames):
         return _write_csv_rows(data, names, out)
     fr = data
-    n = len(fr)
+    lay = _layout(fr, names)
     columns = [
         [str(x) for x in fr.seq.tolist()],
         [f"{s}.{u:06d}" for s, u in zip(fr.t_s.tolist(), fr.t_us.tolist(), strict=True)],
         [f"{t // 10**9}.{t % 10**9:09d}" for t in fr.t_host_ns.tolist()],
         _lookup(fr.state, frames.state_names()),
         _lookup(fr.interlock.astype(np.uint8), ["0", "1"]),
-        _causes(fr, names),
+        _causes(fr, lay),
     ]
-    fault_words = frames.fault_words()
-    for c in range(fr.channels):
-        columns += [_numbers(fr.temp_c[:, c]), _lookup(fr.fault[:, c], fault_words), _numbers(fr.dose_cem43[:, c])]
+    fault_words = frames.fault_words() + [""]  # index -1: no such channel
+    temp = lay.per_column(fr.temp_c, np.nan)
+    fault = lay.per_column(fr.fault.astype(np.int16), NO_CHANNEL)
+    dose = lay.per_column(fr.dose_cem43, np.nan)
+    for c in range(len(lay.names)):
+        columns += [_numbers(temp[:, c]), _lookup(fault[:, c], fault_words), _numbers(dose[:, c])]
     with open(out, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(header(names))
-        if n and (fr.n_channels == fr.channels).all():
-            w.writerows(zip(*columns, strict=True))
-        else:  # frames with other channel counts than the first: as many fields as channels
-            for i in range(n):
-                w.writerow([col[i] for col in columns[:6 + 3 * int(fr.n_channels[i])]])
-    return n
+        w.writerow(header(lay.names))
+        w.writerows(zip(*columns, strict=True))
+    return len(fr)
 
 
 def _numbers(values: np.ndarray) -> list[str]:
@@ -118,24 +148,30 @@ def _lookup(codes: np.ndarray, words: list[str]) -> list[str]:
     return table[codes.astype(np.intp)].tolist()
 
 
-def _causes(fr: frames.Frames, names: list[str]) -> list[str]:
-    """The first trip cause of every frame as Telemetry.first_cause_text gives it."""
+def _causes(fr: frames.Frames, names) -> list[str]:
+    """The first trip cause of every frame as Telemetry.first_cause_text gives it, with the
+    channel names of the frame's own configuration."""
     if not len(fr):
         return []
-    key = (fr.first_channel.astype(np.int64) << 16) | (fr.first_cause.astype(np.int64) << 8) | fr.first_fault
+    lay = _layout(fr, names)
+    starts = np.array([seg.start for seg in lay.segments] or [0])
+    seg = np.searchsorted(starts, np.arange(len(fr)), side="right") - 1
+    key = ((seg.astype(np.int64) << 24) | (fr.first_channel.astype(np.int64) << 16)
+           | (fr.first_cause.astype(np.int64) << 8) | fr.first_fault)
     uniq, inverse = np.unique(key, return_inverse=True)
     words = []
     for k in uniq.tolist():
-        t = protocol.Telemetry(0, 0, 0, 0, 0, 0, 0, k >> 16, (k >> 8) & 0xFF, k & 0xFF, 0, 0, 0, ())
-        words.append(t.first_cause_text(names))
+        t = protocol.Telemetry(0, 0, 0, 0, 0, 0, 0, (k >> 16) & 0xFF, (k >> 8) & 0xFF, k & 0xFF, 0, 0, 0, ())
+        words.append(t.first_cause_text(list(lay.segments[k >> 24].names) if lay.segments else lay.names))
     return np.array(words, dtype=object)[inverse.ravel()].tolist()
 
 
-def write_npz(data, names: list[str], out: Path) -> int:
+def write_npz(data, names, out: Path) -> int:
+    """names: a frames.Layout, or channel names by index."""
     if not isinstance(data, frames.Frames):
         return _write_npz_rows(data, names, out)
     fr = data
-    n = len(fr)
+    lay = _layout(fr, names)
     arrays = {
         "seq": fr.seq.astype(np.int64),
         "t_dev_s": fr.t_dev_s.astype(np.float64),
@@ -143,30 +179,51 @@ def write_npz(data, names: list[str], out: Path) -> int:
         "state": fr.state.astype(np.int8),
         "interlock": fr.interlock.astype(np.int8),
     }
-    for i, name in enumerate(names):
-        arrays[f"{name}_c"] = np.ascontiguousarray(fr.temp_c[:, i])
-        arrays[f"{name}_fault"] = fr.fault[:, i].astype(np.int8)
-        arrays[f"{name}_cem43"] = np.ascontiguousarray(fr.dose_cem43[:, i])
+    temp = lay.per_column(fr.temp_c, np.nan)
+    fault = lay.per_column(fr.fault.astype(np.int16), NO_CHANNEL)
+    dose = lay.per_column(fr.dose_cem43, np.nan)
+    for i, name in enumerate(lay.names):
+        arrays[f"{name}_c"] = np.ascontiguousarray(temp[:, i])
+        arrays[f"{name}_fault"] = fault[:, i].astype(np.int8)
+        arrays[f"{name}_cem43"] = np.ascontiguousarray(dose[:, i])
     with open(out, "wb") as f:
         np.savez(f, **arrays)
-    return n
+    return len(fr)
 
 
-def _write_csv_rows(rows, names: list[str], out: Path) -> int:
+def _rows_layout(rows, names) -> tuple[list[str], list[list[int]], list[list[str]]]:
+    """For the row form: the column names, and per row the column and the name of each channel."""
+    if isinstance(names, frames.Layout):
+        cols = [[int(u) for u in names.column[i, :len(t.channels)]] for i, (_, t) in enumerate(rows)]
+        return names.names, cols, [[names.names[u] for u in c] for c in cols]
+    width = max([len(t.channels) for _, t in rows] + [len(names)])
+    full = list(names) + [f"ch{c}" for c in range(len(names), width)]
+    cols = [list(range(len(t.channels))) for _, t in rows]
+    return full, cols, [full[:len(c)] for c in cols]
+
+
+def _write_csv_rows(rows, names, out: Path) -> int:
+    """The row form of write_csv, one frame at a time."""
+    columns, cols, row_names = _rows_layout(rows, names)
     with open(out, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(header(names))
-        for t_ns, t in rows:
+        w.writerow(header(columns))
+        for (t_ns, t), where, own in zip(rows, cols, row_names, strict=True):
             line = [t.seq, f"{t.t_s}.{t.t_us:06d}", f"{t_ns // 10**9}.{t_ns % 10**9:09d}", t.state_name,
-                    1 if t.interlock_on else 0, t.first_cause_text(names)]
-            for ch in t.channels:
-                line += [_num(ch.temp_c), ch.fault_word, _num(ch.dose_cem43)]
+                    1 if t.interlock_on else 0, t.first_cause_text(own)]
+            cells = [["", "", ""] for _ in columns]
+            for u, ch in zip(where, t.channels, strict=True):
+                cells[u] = [_num(ch.temp_c), ch.fault_word, _num(ch.dose_cem43)]
+            for c in cells:
+                line += c
             w.writerow(line)
     return len(rows)
 
 
-def _write_npz_rows(rows, names: list[str], out: Path) -> int:
+def _write_npz_rows(rows, names, out: Path) -> int:
+    """The row form of write_npz, one frame at a time."""
     n = len(rows)
+    columns, cols, _ = _rows_layout(rows, names)
     arrays = {
         "seq": np.fromiter((t.seq for _, t in rows), dtype=np.int64, count=n),
         "t_dev_s": np.fromiter((t.t_s + t.t_us / 1e6 for _, t in rows), dtype=np.float64, count=n),
@@ -174,11 +231,18 @@ def _write_npz_rows(rows, names: list[str], out: Path) -> int:
         "state": np.fromiter((t.state for _, t in rows), dtype=np.int8, count=n),
         "interlock": np.fromiter((t.interlock_on for _, t in rows), dtype=np.int8, count=n),
     }
-    for i, name in enumerate(names):
-        arrays[f"{name}_c"] = np.fromiter(
-            (np.nan if t.channels[i].temp_c is None else t.channels[i].temp_c for _, t in rows), np.float64, n)
-        arrays[f"{name}_fault"] = np.fromiter((t.channels[i].fault for _, t in rows), np.int8, n)
-        arrays[f"{name}_cem43"] = np.fromiter((t.channels[i].dose_cem43 for _, t in rows), np.float64, n)
+    temp = np.full((n, len(columns)), np.nan)
+    fault = np.full((n, len(columns)), NO_CHANNEL, np.int8)
+    dose = np.full((n, len(columns)), np.nan)
+    for i, ((_, t), where) in enumerate(zip(rows, cols, strict=True)):
+        for u, ch in zip(where, t.channels, strict=True):
+            temp[i, u] = np.nan if ch.temp_c is None else ch.temp_c
+            fault[i, u] = ch.fault
+            dose[i, u] = ch.dose_cem43
+    for u, name in enumerate(columns):
+        arrays[f"{name}_c"] = temp[:, u].copy()
+        arrays[f"{name}_fault"] = fault[:, u].copy()
+        arrays[f"{name}_cem43"] = dose[:, u].copy()
     with open(out, "wb") as f:
         np.savez(f, **arrays)
     return n

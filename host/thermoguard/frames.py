@@ -44,6 +44,7 @@ chunk.
 from __future__ import annotations
 
 import functools
+import json
 import mmap
 import os
 import struct
@@ -136,7 +137,8 @@ class Frames:
     overruns, dropped, n_channels. Per frame and channel (shape (frames, channels)):
     temp_c, cj_c and rate_c_per_s (NaN when the channel is faulted or has no value: the
     wire carries INT32_MIN / INT16_MIN), fault, warn, trip, dose_cem43. Channels a frame
-    does not have (a log whose channel count changes) read NaN and 0.
+    does not have (a log whose channel count changes) read NaN and 0 here; `channel_layout`
+    says which channel of which frame is which sensor, for exports.
 
     `items` holds everything else in order as (frame index, t_ns, item): the item came
     after frames[:frame index]. Items are protocol Event, Reply and Text, and log Gap and
@@ -226,6 +228,178 @@ def channel_names(meta: dict, n: int) -> list[str]:
     chans = cfg.get("channels", []) if isinstance(cfg, dict) else []
     names = [ch.get("name", f"ch{i}") if isinstance(ch, dict) else f"ch{i}" for i, ch in enumerate(chans)]
     return names if len(names) == n else [f"ch{i}" for i in range(n)]
+
+
+# Channel sets that change within a log.
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of frames with one configuration hash and channel count."""
+
+    start: int  # first frame
+    config_hash: int
+    names: tuple[str, ...]  # the names of its channels, in the frames' order
+    named: bool  # the names come from a configuration in the log; else ch<i>
+
+
+@dataclass
+class Layout:
+    """Where each frame's channels go when a log is exported as one table.
+
+    `names` is the union of the channel names of every segment, in order of first
+    appearance; `column[i, c]` is the column (index into names) of channel c of frame i,
+    -1 where frame i has no channel c. A column a frame does not fill is that frame's
+    "no channel": empty in CSV, NaN (fault -1) in npz, no message in MCAP.
+    """
+
+    names: list[str]
+    column: np.ndarray  # (frames, Frames.channels) intp
+    segments: list[Segment]
+
+    @property
+    def uniform(self) -> bool:
+        """Every frame fills every column, channel c in column c."""
+        return (len(self.column) == 0 or self.column.shape[1] == len(self.names)) and bool(
+            (self.column == np.arange(self.column.shape[1])).all())
+
+    def changes(self) -> list[tuple[Segment, Segment]]:
+        """(before, after) wherever the channel names change (segments are merged where they do not)."""
+        return list(zip(self.segments, self.segments[1:], strict=False))
+
+    def per_column(self, a: np.ndarray, fill) -> np.ndarray:
+        """a (frames, channels) rearranged as (frames, len(names)), fill where a frame has no such channel."""
+        n = len(self.column)
+        if self.uniform:
+            return a
+        out = np.full((n, len(self.names)), fill, dtype=a.dtype)
+        if not n or not self.column.shape[1]:
+            return out
+        rows = np.arange(n)
+        for c in range(self.column.shape[1]):
+            col = self.column[:, c]
+            has = col >= 0
+            out[rows[has], col[has]] = a[has, c]
+        return out
+
+
+def index_layout(fr: Frames, names: list[str]) -> Layout:
+    """Channel c of every frame in column c, named names[c] (ch<c> past the end of names)."""
+    width = fr.channels
+    names = list(names[:width]) + [f"ch{c}" for c in range(len(names), width)]
+    column = np.where(np.arange(width) < fr.n_channels[:, None].astype(np.intp), np.arange(width), -1)
+    seg = Segment(0, int(fr.config_hash[0]) if len(fr) else 0, tuple(names), True)
+    return Layout(names, column.astype(np.intp).reshape(len(fr), width), [seg])
+
+
+def _config_names(cfg) -> tuple[str, ...] | None:
+    chans = cfg.get("channels") if isinstance(cfg, dict) else None
+    if not isinstance(chans, list) or not all(isinstance(ch, dict) and isinstance(ch.get("name"), str)
+                                              for ch in chans):
+        return None
+    names = tuple(ch["name"] for ch in chans)
+    return names if len(set(names)) == len(names) else None
+
+
+def _config_hash(cfg) -> int | None:
+    from tgfw import config
+
+    try:
+        return config.config_hash(config.validate(cfg))
+    except Exception:  # noqa: BLE001 - any configuration the firmware would refuse has no hash
+        return None
+
+
+def _configs_in_log(fr: Frames) -> dict[int, tuple[str, ...]]:
+    """Channel names by configuration hash: the log header's, and every configuration the
+    board sent whole in answer to GET (`OK GET i/n <piece>`) while it was recorded."""
+    known: dict[int, tuple[str, ...]] = {}
+    cfg = fr.meta.get("config")
+    names = _config_names(cfg)
+    if names is not None:
+        h = fr.meta.get("config_hash")
+        try:
+            h = int(h, 16) if isinstance(h, str) else _config_hash(cfg)
+        except ValueError:
+            h = None
+        if h is not None:
+            known[h] = names
+    pieces: list[str] = []
+    for _, _, item in fr.items:
+        if not (isinstance(item, protocol.Reply) and item.verb == "GET" and item.ok):
+            continue
+        head, _, rest = item.detail.partition(" ")
+        i, _, total = head.partition("/")
+        if not (i.isdigit() and total.isdigit()) or int(i) != len(pieces) + 1:
+            pieces = []
+            if i != "1":
+                continue
+        pieces.append(rest)
+        if i == total:
+            try:
+                got = json.loads("".join(pieces))
+            except ValueError:
+                got = None
+            pieces = []
+            names, h = _config_names(got), _config_hash(got)
+            if names is not None and h is not None:
+                known.setdefault(h, names)
+    return known
+
+
+def channel_layout(fr: Frames) -> Layout:
+    """The channels of every frame, named from what the log records about configurations.
+
+    A segment (frames with one configuration hash and channel count) takes the names of
+    the configuration with that hash: the log header's, or one the board sent whole in
+    answer to GET. A segment right after a CONFIG event (the board tightened a limit:
+    same channels, new hash) keeps the names of the one before. A log whose header has a
+    configuration but no hash names segments of that channel count with it (as older
+    logs were read). Any other segment's channels are ch<i>: the log does not say which
+    sensors they are, and they are never put in the columns of named channels.
+    """
+    n = len(fr)
+    width = fr.channels
+    if not n:
+        names = list(fr.names)
+        return Layout(names, np.zeros((0, width), np.intp), [])
+    key = (fr.config_hash.astype(np.int64) << 8) | fr.n_channels
+    starts = np.concatenate(([0], np.flatnonzero(key[1:] != key[:-1]) + 1)).tolist()
+    known = _configs_in_log(fr)
+    header = _config_names(fr.meta.get("config"))
+    by_count = header if header is not None and fr.meta.get("config_hash") is None else None
+    config_events = sorted(at for at, _, item in fr.items
+                           if isinstance(item, protocol.Event) and item.event == protocol.EV_CONFIG)
+    segments: list[Segment] = []
+    for s in starts:
+        h, cnt = int(fr.config_hash[s]), int(fr.n_channels[s])
+        names = known.get(h)
+        named = names is not None and len(names) == cnt
+        if not named and segments:
+            prev = segments[-1]
+            j = np.searchsorted(config_events, prev.start, side="right")
+            tightened = j < len(config_events) and config_events[j] <= s
+            if tightened and len(prev.names) == cnt and prev.named:
+                names, named = prev.names, True
+                known.setdefault(h, names)
+        if not named and by_count is not None and len(by_count) == cnt:
+            names, named = by_count, True
+        if not named:
+            names = tuple(f"ch{c}" for c in range(cnt))
+        segments.append(Segment(s, h, tuple(names), named))
+    union: list[str] = []
+    for seg in segments:
+        union += [nm for nm in seg.names if nm not in union]
+    seg_cols = np.full((len(segments), width), -1, np.intp)
+    for k, seg in enumerate(segments):
+        seg_cols[k, :len(seg.names)] = [union.index(nm) for nm in seg.names]
+    seg_of = np.searchsorted(np.array(starts), np.arange(n), side="right") - 1
+    # Merge segments that are the same channel set (a tightened limit): report changes only.
+    merged = [segments[0]]
+    for seg in segments[1:]:
+        if seg.names != merged[-1].names:
+            merged.append(seg)
+    return Layout(union, seg_cols[seg_of], merged)
 
 
 # The vectorised decoder.

@@ -62,11 +62,16 @@ def _numbers(values: np.ndarray) -> list[str]:
     return out
 
 
-def write_mcap(fr: frames.Frames, names: list[str], out: Path) -> dict:
-    """Write the frames and items of a loaded log to an MCAP file; returns counts."""
+def write_mcap(fr: frames.Frames, names, out: Path) -> dict:
+    """Write the frames and items of a loaded log to an MCAP file; returns counts.
+
+    names: a frames.Layout, or the channel names by index. A topic per channel of the
+    layout; a frame that does not have a channel sends nothing on its topic."""
     from mcap.writer import CompressionType, Writer
 
-    from thermoguard.export import _causes
+    from thermoguard.export import _causes, _layout
+
+    lay = _layout(fr, names)
 
     n = len(fr)
     counts = {"messages": 0, "topics": 0}
@@ -75,7 +80,7 @@ def write_mcap(fr: frames.Frames, names: list[str], out: Path) -> dict:
         w.start(profile="", library="thermoguard")
         schema = {k: w.register_schema(name=v["title"], encoding="jsonschema", data=json.dumps(v).encode())
                   for k, v in (("channel", CHANNEL_SCHEMA), ("state", STATE_SCHEMA), ("event", EVENT_SCHEMA))}
-        topics = (list(names) + [f"ch{i}" for i in range(len(names), fr.channels)])[:fr.channels]
+        topics = lay.names
         chan_ids = [w.register_channel(topic=f"/thermoguard/channel/{name}", message_encoding="json",
                                        schema_id=schema["channel"]) for name in topics]
         state_id = w.register_channel(topic="/thermoguard/state", message_encoding="json", schema_id=schema["state"])
@@ -92,11 +97,11 @@ def write_mcap(fr: frames.Frames, names: list[str], out: Path) -> dict:
             f'"dropped":{dr}}}'
             for s, td, st, il, fl, ca, gc, ml, ov, dr in zip(
                 seq, t_dev, fr.state.tolist(), fr.interlock.astype(int).tolist(), fr.flags.tolist(),
-                _causes(fr, names), fr.global_causes.tolist(), fr.max_late_us.tolist(), fr.overruns.tolist(),
+                _causes(fr, lay), fr.global_causes.tolist(), fr.max_late_us.tolist(), fr.overruns.tolist(),
                 fr.dropped.tolist(), strict=True)]
         fault_words = frames.fault_words()
-        chan_msgs = []
-        for c in range(len(chan_ids)):
+        chan_msgs = []  # per channel index of the frames (not per topic)
+        for c in range(fr.channels):
             chan_msgs.append([
                 f'{{"seq":{s},"t_dev_s":{td},"n":{c},"temp_c":{tc},"fault":{fa},"fault_word":"{fault_words[fa]}",'
                 f'"warn":{wa},"trip":{tr},"rate_c_per_s":{ra},"dose_cem43":{do}}}'
@@ -105,6 +110,7 @@ def write_mcap(fr: frames.Frames, names: list[str], out: Path) -> dict:
                     fr.trip[:, c].tolist(), _numbers(fr.rate_c_per_s[:, c]), _numbers(fr.dose_cem43[:, c]),
                     strict=True)])
         present = fr.n_channels.tolist()
+        column = lay.column.tolist()
         items = fr.items
         k = 0
         for i in range(n):
@@ -113,9 +119,11 @@ def write_mcap(fr: frames.Frames, names: list[str], out: Path) -> dict:
                 k += 1
             t = t_host[i]
             w.add_message(state_id, log_time=t, publish_time=t, data=state_msgs[i].encode(), sequence=i)
-            for c in range(min(present[i], len(chan_ids))):
-                w.add_message(chan_ids[c], log_time=t, publish_time=t, data=chan_msgs[c][i].encode(), sequence=i)
-            counts["messages"] += 1 + min(present[i], len(chan_ids))
+            where = column[i]
+            for c in range(present[i]):
+                w.add_message(chan_ids[where[c]], log_time=t, publish_time=t, data=chan_msgs[c][i].encode(),
+                              sequence=i)
+            counts["messages"] += 1 + present[i]
         for _, t_ns, item in items[k:]:
             counts["messages"] += _event(w, event_id, t_ns, item)
         w.finish()

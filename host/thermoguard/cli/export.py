@@ -21,18 +21,21 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from thermoguard import export, log
+    from thermoguard import export, frames, log
 
     targets = [(fmt, Path(p)) for fmt, p in ((f, getattr(args, f)) for f in FORMATS) if p]
     if not targets:
         raise UserError("say what to write: --csv OUT, --npz OUT and/or --mcap OUT")
     check_outputs(Path(args.log), [out for _, out in targets], args.force)
     try:
-        fr, names, damage = export.load(args.log)
+        fr, _, damage = export.load(args.log)
     except log.LogError as e:
         raise UserError(str(e)) from None
+    layout = frames.channel_layout(fr)
     for fmt, out in targets:
-        print(f"{out}: {write(fmt, fr, names, out)}")
+        print(f"{out}: {write(fmt, fr, layout, out)}")
+    for what in export.changes(fr, layout):
+        print(f"thermoguard: warning: {what}", file=sys.stderr)
     for what in damage:
         print(f"thermoguard: warning: the log is damaged ({what}); every intact record was exported",
               file=sys.stderr)
