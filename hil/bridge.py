@@ -3,9 +3,9 @@ second pty (or a TCP socket) that clients open like a board's USB serial port.
 
     client (pyserial, mpremote, thermoguard)
         |  /dev/pts/N (the bridge keeps its own handle open) or socket://127.0.0.1:PORT
-    Bridge  (this module, CPython)
-        |  a fresh raw pty for each run of the board, plus a control pipe
-    micropython -i hil/device/vstart.py   (the board folder mounted at /)
+    Bridge  (this module, CPython)            <- control socket (ControlServer, thermoguard.vcontrol)
+        |  a fresh raw pty for each run of the board, plus a control pipe each way
+    micropython -i hil/device/vstart.py   (the board folder mounted at /, and its control thread)
 
 The bridge does what a board's reset circuitry and USB-serial chip would do and the Unix
 port cannot (docs/virtual-board.md):
@@ -18,7 +18,10 @@ port cannot (docs/virtual-board.md):
 - Ctrl-C: a `\\x03` from the client becomes SIGINT while the process has a SIGINT handler
   (it is running code), as a board's UART interrupt would; otherwise it is a byte;
 - output is dropped when the client does not read (never blocks the board), input while
-  the board is resetting is lost, as on a UART.
+  the board is resetting is lost, as on a UART;
+- the bench around the board, for tests: the control socket sets the chips' temperatures
+  and faults (kept across resets), reads the pins and the clock, cuts and restores the
+  power (power-on reset, nothing out while dark) and hangs the firmware.
 """
 
 from __future__ import annotations
@@ -700,8 +703,10 @@ class Bridge:
     # The control channel (ControlServer; docs/virtual-board.md)
 
     def _running(self) -> bool:
+        """A run takes requests from its start (its pipe keeps them until it has set up)
+        until it asks for a reset."""
         board = self.board
-        return self.powered and board is not None and not board.ended and board.ready and board.reset is None
+        return self.powered and board is not None and not board.ended and board.reset is None
 
     @staticmethod
     def _set_args(name: str, override: tuple[float | None, str | None]) -> str:

@@ -1,6 +1,6 @@
 """The virtual board's chips: a model on each configured chip select, and the temperatures
 and faults of a scenario or plant, and of the control channel's overrides, applied to
-them. Shared by the pty board (vstart.py) and the scenario runner (vboard.py)."""
+them, by the virtual board (vstart.py) in every mode."""
 
 import json
 

@@ -1,23 +1,29 @@
-"""The virtual board's power-on, inside the MicroPython Unix port (started by hil/bridge.py).
+"""The virtual board's power-on, inside the MicroPython Unix port: the one virtual board,
+served as a serial port by hil/bridge.py (`thermoguard virtual`) or run through a session
+over pipes by thermoguard.vboard.ScenarioBoard (`thermoguard sim`, `demo`).
 
     micropython -X heapsize=4M -i vstart.py          (settings in TG_VB_* variables)
 
 It makes the process look like a board: the board folder becomes `/` (os.VfsPosix), the
 emulated machine and time modules in its /lib shadow the built-in ones, chip models hang
-on the configured chip selects and follow the scenario by virtual time, and then boot.py
-and main.py run as a board runs them. When main.py ends or is interrupted, `-i` gives the
-REPL. The settings, all set by the bridge:
+on the configured chip selects and follow the scenario (or the closed-loop plant) by
+virtual time, and then boot.py and main.py run as a board runs them. When main.py ends or
+is interrupted, `-i` gives the REPL. In the session mode boot.py runs, then the firmware's
+monitor cycles until the scenario's end (stdin and stdout are the serial port, no REPL).
+The settings:
 
     TG_VB_DIR       the board folder (mounted at /)
     TG_VB_CTL       file descriptor of the pipe to the bridge (-1: none)
     TG_VB_CMD       file descriptor of the pipe from the bridge (-1: none)
-    TG_VB_MODE      "friendly" (run boot.py then main.py) or "raw" (boot.py only, as after
-                    a soft reset in the raw REPL)
+    TG_VB_MODE      "friendly" (run boot.py then main.py), "raw" (boot.py only, as after
+                    a soft reset in the raw REPL) or "session" (boot.py, then the monitor
+                    until the scenario's end; a reset ends the session)
     TG_VB_CAUSE     what machine.reset_cause() reports (machine.PWRON_RESET ...)
     TG_VB_CLOCK_US  the device clock at start (it keeps counting across a soft reset)
     TG_VB_WORLD_US  scenario time when the device clock reads 0
     TG_VB_SPEED     real-time multiple, 0 for as fast as the firmware runs
-    TG_VB_SCENARIO  scenario CSV ("" : every channel at body temperature)
+    TG_VB_SCENARIO  scenario CSV, or a closed-loop plant (.json) ("": every channel at body
+                    temperature)
 
 Messages to the bridge, one line each on the pipe: `READY` (set up: input may flow),
 `RESET <HARD|WDT|SOFT> <clock_us> <world_us>` (the board resets: the bridge ends this
@@ -43,6 +49,7 @@ import select
 import sys
 
 PACE_SLACK_US = 250000  # further behind real time than this: stop catching up, start again
+HOST_WAIT_MS = 200  # session mode: longest real wait for a late heartbeat in one cycle
 TICK_MS = 20  # the control thread's period (real time)
 RUN_GRACE_MS = 50  # CPU time without a sleep that is still one cycle's work (no device time)
 RUN_MAX_SPEED = 100  # at max, device time per CPU time of code that runs without sleeping
@@ -67,12 +74,17 @@ class _Board:
         self.cpu = None  # /proc/thread-self/stat of the main thread
         self.world0 = 0
         self.world = None  # a vchips.Follower: scenario and overrides on the chip models
+        self.plant = None  # a closed-loop plant.Plant (also the world's source)
+        self.plant_us = 0  # when the plant was last stepped
+        self.interlock = None  # the board file's interlock pin (RF is on while it is high)
+        self.end_s = 0.0  # the scenario's (or plant's) end
         self.pending = []  # overrides from the control thread, for the clock's hook
         self.last_update = -1
         self.speed = 0.0
         self.ref_real = 0
         self.ref_virtual = 0
         self.resetting = False
+        self.main_thread = _thread.get_ident()
         self.machine = self.time = self.utime = None  # the board's modules, once mounted
 
     def send(self, line):
@@ -87,10 +99,14 @@ class _Board:
         return "%d %d" % (now, self.world0 + now)
 
     def reset(self, kind):
-        """The board resets here: nothing after this runs (the bridge ends the process)."""
+        """The board resets here: nothing after this runs (the bridge ends the process).
+        Without a bridge (the session mode) the session ends here instead."""
         self.resetting = True
         if self.ctl is None:
-            raise SystemExit(kind)
+            sys.stderr.write("virtual board: %s reset; a session ends at a reset\n" % kind)
+            if _thread.get_ident() != self.main_thread:
+                os.system("kill -KILL $PPID")  # the main thread hangs: only the process can end
+            sys.exit(3)
         self.send("RESET %s %s" % (kind, self.clocks()))
         while True:
             try:
@@ -121,6 +137,10 @@ class _Board:
                 self.last_update = -1
             if now != self.last_update:
                 self.last_update = now
+                if self.plant is not None:  # the tissue heats while the interlock permits RF
+                    rf_on = self.machine.pin_level(self.interlock) == 1
+                    self.plant.step((now - self.plant_us) / 1000000, rf_on)
+                    self.plant_us = now
                 world.follow((self.world0 + now) / 1000000)
         if self.speed:
             self.pace(now)
@@ -227,7 +247,7 @@ def _power_on(board):
     scenario_text = None
     path = _env("TG_VB_SCENARIO")
     if path:
-        with open(path) as f:
+        with open(path) as f:  # before the mount: the file is the host's
             scenario_text = f.read()
 
     if board_dir:
@@ -256,10 +276,18 @@ def _power_on(board):
 
     models = vchips.attach("config.json")
     source = None
-    if scenario_text is not None:
+    if scenario_text is not None and path.endswith(".json"):
+        import board as board_file
+        import plant
+
+        source = board.plant = plant.parse(scenario_text)
+        board.interlock = board_file.INTERLOCK
+        board.plant_us = time.now_us()
+    elif scenario_text is not None:
         import scenario
 
         source = scenario.parse(scenario_text)
+    board.end_s = source.end_s if source is not None else 0.0
     board.world = vchips.Follower(models, source)
     if board.cmd is not None:  # the overrides in force: on the chips before boot.py
         poller = select.poll()
@@ -290,6 +318,35 @@ def _run(name, scope):
     return False
 
 
+def _session(board):
+    """The session mode: the firmware's monitor cycles until the scenario's end, with
+    stdin and stdout as its serial port; then the interlock opens and the process ends."""
+    import time
+
+    import board as board_file
+    from tgfw.app import Monitor
+    from tgfw.channels import elapsed_ms
+
+    monitor = Monitor(board_file, "config.json", "trip.json")
+    poller = select.poll()
+    poller.register(sys.stdin, select.POLLIN)
+    end_us = int(board.end_s * 1000000) + monitor.sampler.period
+    speed = board.speed
+    while time.now_us() < end_us:
+        s = monitor.settings
+        if speed != 1 and s is not None:
+            # Faster than real time the host falls behind the board's clock through no
+            # fault of its own: its ARM would come late, its heartbeats would time out. So
+            # once the host's last line is a device second old (or half the host timeout,
+            # if shorter), wait for its next one, in real time with the virtual clock
+            # stopped. A host silent for longer than the wait still times out.
+            limit = 1000 if not s.host_timeout_ms else min(1000, s.host_timeout_ms // 2)
+            if elapsed_ms(monitor.sampler.ms, monitor.last_hb) >= limit:
+                poller.poll(HOST_WAIT_MS)
+        monitor.cycle()
+    monitor.guard.open_interlock()
+
+
 _BOARD = _Board()
 try:
     _power_on(_BOARD)
@@ -301,7 +358,11 @@ _BOARD.send("READY")
 try:
     # As a board does: boot.py always; main.py only in the friendly REPL's mode and only
     # when boot.py completed. Both run in the REPL's globals, so names they leave are seen.
-    if _ok and _run("boot.py", globals()) and _env("TG_VB_MODE", "friendly") == "friendly":
-        _run("main.py", globals())
+    _mode = _env("TG_VB_MODE", "friendly")
+    if _ok and _run("boot.py", globals()):
+        if _mode == "friendly":
+            _run("main.py", globals())
+        elif _mode == "session":
+            _session(_BOARD)
 except KeyboardInterrupt:
     pass

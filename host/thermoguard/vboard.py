@@ -1,6 +1,8 @@
-"""Start the virtual board in scenario mode as a child process (hil/device/vboard.py):
-the real firmware on the MicroPython Unix port, chips following a scenario, its serial
-port being the child's stdin and stdout."""
+"""Start the virtual board through a session as a child process: the one virtual board
+(hil/device/vstart.py, the same as `thermoguard virtual` serves) in its session mode, the
+real firmware on the MicroPython Unix port, chips following a scenario or a closed-loop
+plant, its serial port being the child's stdin and stdout. Also: a session log as a
+scenario (log_scenario)."""
 
 from __future__ import annotations
 
@@ -14,23 +16,36 @@ from thermoguard import paths
 
 
 class ScenarioBoard:
-    """A running virtual board; `read(timeout)` gives its output, `write` sends commands."""
+    """A running virtual board; `read(timeout)` gives its output, `write` sends commands.
+
+    The run ends after the scenario's last row (a plant's duration) and one more cycle;
+    speed is a real-time multiple, None for as fast as the firmware runs."""
 
     def __init__(self, config: dict, scenario: Path, speed: float | None, board_dir: Path | None = None):
+        from thermoguard.virtual import load_bridge
+
         self._tmp = None
         if board_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="thermoguard-board-")
             board_dir = Path(self._tmp.name)
         self.board_dir = board_dir
-        (board_dir / "config.json").write_text(json.dumps(config))
-        factor = 0 if speed is None else max(1, round(speed))
+        bridge = load_bridge()
+        bridge.prepare_board_dir(board_dir, json.dumps(config))  # the firmware in its flash, as deployed
+        env = dict(os.environ)
+        env.pop("MICROPYPATH", None)
+        env.update(
+            TG_VB_DIR=str(Path(board_dir).resolve()), TG_VB_MODE="session", TG_VB_CAUSE=str(bridge.PWRON_RESET),
+            TG_VB_CLOCK_US="0", TG_VB_WORLD_US="0", TG_VB_SPEED=repr(0.0 if speed is None else float(speed)),
+            TG_VB_SCENARIO=str(Path(scenario).resolve()), TG_VB_CTL="-1", TG_VB_CMD="-1",
+        )
         self.proc = subprocess.Popen(
-            [paths.micropython(), "-X", "heapsize=4M", str(paths.HIL_DEVICE / "vboard.py"),
-             str(paths.ROOT), str(board_dir), str(Path(scenario).resolve()), str(factor)],
+            [paths.micropython(), "-X", "heapsize=4M", str(bridge.VSTART)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             bufsize=0,
+            cwd=str(board_dir),
+            env=env,
         )
         os.set_blocking(self.proc.stdout.fileno(), False)
 
