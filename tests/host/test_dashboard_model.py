@@ -6,6 +6,7 @@ live Arrhenius damage against dose.arrhenius on the same log."""
 from __future__ import annotations
 
 import io
+import threading
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from tgfw import codes
 from thermoguard import dose, frames, log, protocol
 from thermoguard.dashboard import view
 from thermoguard.dashboard.keys import QUIT, Keys
-from thermoguard.dashboard.live import Inbox, key_chunks
+from thermoguard.dashboard.live import Inbox, key_chunks, run_live
 from thermoguard.dashboard.model import HIGH, LOW, MEDIUM, Model
 from thermoguard.dashboard.plain import Plain
 
@@ -307,3 +308,20 @@ def test_a_narrow_terminal_never_cuts_a_reading_short():
         assert "implausible" in rows["tip"], text  # the fault word in the temperature's place
         assert "45.25" in rows["foramen"] and "12.50 / 40" in rows["foramen"] and "+1.75 / 2" in rows["foramen"], text
         assert "…" not in rows["foramen"].replace("10.0 … 45.0", ""), text
+
+
+def test_the_live_loop_rings_the_bell_on_a_trip_and_the_banner_flashes():
+    m = model()
+    box = Inbox()
+    box.items([tele(0, 27.4, codes.ARMED)])
+    box.items([tele(1, 27.5, codes.TRIPPED, temps=(80.0, 45.25), trip=(0, codes.C_HIGH), first=(1, codes.C_HIGH))])
+    box.done.set()  # the source has ended: one picture, then the loop returns
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=True, color_system="truecolor")
+    run_live(m, box, threading.Event(), console=console, screen=False,
+             render=lambda mm, now, keys: view.render(mm, now, keys))
+    assert "\x07" in out.getvalue() and "TRIPPED" in out.getvalue()
+    assert out.getvalue().count("\x07") == 1
+    on, off = view.banner_style("TRIPPED", HIGH, True), view.banner_style("TRIPPED", HIGH, False)
+    assert on != off and "red" in on and "red" in off
+    assert view.banner_style("ARMED", None, True) == view.banner_style("ARMED", None, False)
