@@ -113,6 +113,7 @@ def _draw(model, inbox, stop, console, render, keys, commander, fd, screen, link
     with Live(console=console, screen=screen, auto_refresh=False, transient=False,
               redirect_stdout=False, redirect_stderr=False) as live:
         while True:
+            finished = stop.is_set() or inbox.done.is_set()  # checked first: the last picture has everything
             inbox.drain(model)
             now = time.monotonic()
             if link is not None:
@@ -121,9 +122,7 @@ def _draw(model, inbox, stop, console, render, keys, commander, fd, screen, link
                 rung = model.trips_seen
                 console.bell()
             live.update(render(model, now, keys), refresh=True)
-            if stop.is_set() or inbox.done.is_set():
-                inbox.drain(model)
-                live.update(render(model, time.monotonic(), keys), refresh=True)
+            if finished:
                 return
             for key in _read_keys(fd, TICK_S):
                 action = keys.press(key) if keys is not None else None
@@ -140,6 +139,7 @@ def run_plain(model: Model, inbox: Inbox, stop: threading.Event, out=None,
     out = out if out is not None else sys.stdout
     plain = Plain(model)
     while True:
+        finished = stop.is_set() or inbox.done.is_set()  # before the drain: nothing that came is left unsaid
         got = inbox.drain(model)
         now = time.monotonic()
         if link is not None:
@@ -153,7 +153,7 @@ def run_plain(model: Model, inbox: Inbox, stop: threading.Event, out=None,
                 out.flush()
             except (OSError, ValueError):
                 pass  # a closed pipe must not end the recording
-        if stop.is_set() or inbox.done.is_set():
+        if finished:
             return
         stop.wait(TICK_S)
 
