@@ -60,6 +60,9 @@ class NullWriter:
     def note_gap(self, reason: str, t_ns: int | None = None) -> None:
         pass
 
+    def sync(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
