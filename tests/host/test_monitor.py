@@ -146,6 +146,24 @@ def test_plain_lines_without_a_terminal_a_frozen_stream_and_ctrl_c(board, env, t
     verify(log)
 
 
+def test_no_log_records_nothing_and_arrhenius_parameters_imply_omega(board, env, tmp_path):
+    b = board()
+    proc = subprocess.Popen([EXE, "monitor", "--port", b.port, "--no-log", "--arrhenius-a", "7.39e39",
+                             "--arrhenius-ea", "2.577e5"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out = Lines(proc)
+    try:
+        out.wait(r"log none")
+        out.wait(r"DISARMED .*tip 3[67]\.\d\d C .*Omega \d")  # Omega: computed here, from the readings
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(15)
+    assert proc.returncode == 0, proc.stderr.read()
+    out._thread.join(5)
+    assert "log: none (--no-log)" in out.lines
+    assert list(tmp_path.rglob("*.tglog")) == []
+
+
 def test_bad_input_is_one_sentence(board, env, tmp_path):
     def monitor(*args):
         return subprocess.run([EXE, "monitor", *args], capture_output=True, text=True, timeout=30, env=env)
