@@ -485,7 +485,7 @@ class Bridge:
         self._pending.clear()
         self._held.clear()
         self._holding = False
-        lines = [self._set_line("0", name, o) for name, o in self.overrides.items()]
+        lines = [f"Q 0 {self._set_args(name, o)}" for name, o in self.overrides.items()]
         self.board = BoardRun(self.command, self.board_dir, env, "".join(x + "\n" for x in lines).encode())
 
     def stop(self) -> None:
@@ -534,10 +534,12 @@ class Bridge:
             elif fd in control_fds and self.control is not None:
                 for conn, request in self.control.readable(fd):
                     self._request(conn, request)
+        if board is not self.board:
+            return  # power came back during this turn: the new run is served from the next
         if board is not None and not board.ended:
             if board.ctl in readable:
                 self._control(board)
-            if board.master in readable:
+            if not board.ended and board.master in readable:
                 self._from_board(board)
             if not board.ended and board.master in writable:
                 self._flush_pending()
@@ -850,6 +852,7 @@ class Bridge:
         self._holding = False
         if board is not None and not board.ended:
             board.kill()
+            self._ended(board)  # closed now, restarting nothing: a power-on may follow at once
 
 
 class ControlError(Exception):

@@ -46,3 +46,21 @@ def test_without_arming_nothing_heats(tmp_path):
     frames = run(json.loads((paths.DATA / "demo_plant.json").read_text()), tmp_path, arm=False)
     temps = [f.channels[0].temp_c for f in frames if f.channels[0].temp_c is not None]
     assert max(temps) < 37.6  # the interlock never permitted RF
+
+
+@pytest.mark.req("SR-HIL-13")
+def test_the_plant_drives_the_board_served_as_a_port(virtual_board, tmp_path):
+    """The same board in both modes: `thermoguard virtual --scenario plant.json`."""
+    cfg = json.loads((paths.DATA / "demo_config.json").read_text())
+    cfg["host_timeout_s"] = 0  # at max speed a test's heartbeats would come device minutes apart
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    board = virtual_board(scenario=paths.DATA / "demo_plant.json", config=tmp_path / "config.json", speed="max")
+    board.telemetry(lambda t: t.state == codes.DISARMED and all(not c.fault for c in t.channels))
+    cold = board.telemetry(since=board.mark())
+    board.command("ARM")
+    trip = board.event("TRIP", timeout=30)
+    assert trip.text.split(",")[0] == "foramen:high"  # RF heated the tissue to the limit
+    assert cold.channels[1].temp_c < 38.0
+    after = board.telemetry(lambda t: t.t_dev_s > trip.t_dev_s + 60, since=board.mark(), timeout=30)
+    assert after.state == codes.TRIPPED and not after.interlock_on
+    assert after.channels[1].temp_c < 45.0 - 2.5  # RF off: the foramen cools

@@ -175,3 +175,20 @@ def test_a_firmware_hang_ends_in_a_watchdog_reset(virtual_board, tmp_path, speed
     clock = ctl.clock()
     assert clock["reset_cause"] == 3  # machine.WDT_RESET
     assert ctl.interlock() == 0 and ctl.pin(VIRTUAL_INTERLOCK) == 0
+
+
+@pytest.mark.req("SR-HIL-16", "SR-HIL-17")
+@pytest.mark.needs_control
+@pytest.mark.board(speed="max")
+def test_overrides_hold_across_a_power_cycle(board):
+    """The chips are outside the board: what the bench set holds while the board restarts."""
+    ctl = board.control
+    ctl.set_channel("tip", fault="open")
+    board.telemetry(lambda t: t.channels[0].fault_word == "open", what="tip open")
+    ctl.power(False)
+    ctl.power(True)
+    since = board.mark()
+    board.event("BOOT", since=since)
+    t = board.telemetry(lambda t: t.channels[0].fault or t.channels[0].temp_c is not None, since=since)
+    assert t.channels[0].fault_word == "open" and t.channels[0].temp_c is None
+    assert ctl.clock()["resets"] == 1
