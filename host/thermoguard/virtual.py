@@ -36,8 +36,8 @@ def register(sub) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", help="scenario CSV, exported CSV or session log (.tglog) the chips follow "
-                        "(default: every channel at 37 C)")
+    parser.add_argument("--scenario", help="scenario CSV, exported CSV, session log (.tglog) or closed-loop plant "
+                        "(.json) the chips follow (default: every channel at 37 C)")
     parser.add_argument("--config", help="configuration JSON (default: the demo configuration)")
     parser.add_argument("--speed", type=parse_speed, default=1.0,
                         help="real-time multiple, or max (default 1)")
