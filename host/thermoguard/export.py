@@ -21,11 +21,12 @@ protocol.Decoder gives; the writers format them column by column. `write_csv` an
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
 
-from thermoguard import frames, log, protocol
+from thermoguard import frames, log, progress, protocol
 
 NO_CHANNEL = -1  # npz <name>_fault of a frame that has no such channel
 
@@ -63,16 +64,18 @@ def channel_names(meta: dict, first: protocol.Telemetry | None) -> list[str]:
     return names
 
 
-def load(path, check_chain: bool = True) -> tuple[frames.Frames, list[str], list[str]]:
+def load(path, check_chain: bool = True, bar=None) -> tuple[frames.Frames, list[str], list[str]]:
     """The frames of a log, its channel names, and the damage found (empty for an intact log).
 
     check_chain walks every record as `log.read_log` does (CRCs and the hash chain), so the
     damage words are the careful reader's; without it they are the loader's (CRC damage
-    and torn tail only). Raises log.LogError when the file is not a readable log.
+    and torn tail only). bar (a progress.Bar) shows both as they go. Raises log.LogError
+    when the file is not a readable log.
     """
-    fr = frames.load_telemetry(path)
+    size = _size(path)
+    fr = frames.load_telemetry(path, progress=bar.task("loading", size) if bar is not None else None)
     if check_chain:
-        damage, torn = _careful_damage(path)
+        damage, torn = _careful_damage(path, bar.task("checking", size) if bar is not None else None)
     else:
         damage, torn = fr.damage, fr.torn_tail_offset
     words = [f"offset {off}: {what}" for off, what in damage]
@@ -82,11 +85,26 @@ def load(path, check_chain: bool = True) -> tuple[frames.Frames, list[str], list
     return fr, names, words
 
 
-def _careful_damage(path):
+def _size(path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _careful_damage(path, step=None):
     with log._File(path) as f:  # the careful reader, without keeping the records
         walk = log._Walk(f)
-        for _ in walk:
-            pass
+        if step is None:
+            for _ in walk:
+                pass
+        else:
+            mark = 0
+            for off, *_ in walk:
+                if off >= mark:
+                    step(off)
+                    mark = off + progress.STEP_BYTES
+            step(f.size)
         return walk.damage, walk.torn_tail_offset
 
 
@@ -108,31 +126,42 @@ def header(names: list[str]) -> list[str]:
     return cols
 
 
-def write_csv(data, names, out: Path) -> int:
-    """names: a frames.Layout, or channel names by index."""
+BLOCK = 65536  # rows formatted and written at a time: bounded memory, and a step of progress
+
+
+def write_csv(data, names, out: Path, step=None) -> int:
+    """names: a frames.Layout, or channel names by index. step(rows written), when given,
+    is told as the rows go out."""
     if not isinstance(data, frames.Frames):
         return _write_csv_rows(data, names, out)
     fr = data
+    n = len(fr)
     lay = _layout(fr, names)
-    columns = [
-        [str(x) for x in fr.seq.tolist()],
-        [f"{s}.{u:06d}" for s, u in zip(fr.t_s.tolist(), fr.t_us.tolist(), strict=True)],
-        [f"{t // 10**9}.{t % 10**9:09d}" for t in fr.t_host_ns.tolist()],
-        _lookup(fr.state, frames.state_names()),
-        _lookup(fr.interlock.astype(np.uint8), ["0", "1"]),
-        _causes(fr, lay),
-    ]
-    fault_words = frames.fault_words() + [""]  # index -1: no such channel
+    states, fault_words = frames.state_names(), frames.fault_words() + [""]  # index -1: no such channel
+    causes = _causes(fr, lay)
     temp = lay.per_column(fr.temp_c, np.nan)
     fault = lay.per_column(fr.fault.astype(np.int16), NO_CHANNEL)
     dose = lay.per_column(fr.dose_cem43, np.nan)
-    for c in range(len(lay.names)):
-        columns += [_numbers(temp[:, c]), _lookup(fault[:, c], fault_words), _numbers(dose[:, c])]
     with open(out, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header(lay.names))
-        w.writerows(zip(*columns, strict=True))
-    return len(fr)
+        for lo in range(0, n, BLOCK):
+            hi = min(n, lo + BLOCK)
+            columns = [
+                [str(x) for x in fr.seq[lo:hi].tolist()],
+                [f"{s}.{u:06d}" for s, u in zip(fr.t_s[lo:hi].tolist(), fr.t_us[lo:hi].tolist(), strict=True)],
+                [f"{t // 10**9}.{t % 10**9:09d}" for t in fr.t_host_ns[lo:hi].tolist()],
+                _lookup(fr.state[lo:hi], states),
+                _lookup(fr.interlock[lo:hi].astype(np.uint8), ["0", "1"]),
+                causes[lo:hi],
+            ]
+            for c in range(len(lay.names)):
+                columns += [_numbers(temp[lo:hi, c]), _lookup(fault[lo:hi, c], fault_words),
+                            _numbers(dose[lo:hi, c])]
+            w.writerows(zip(*columns, strict=True))
+            if step is not None:
+                step(hi)
+    return n
 
 
 def _numbers(values: np.ndarray) -> list[str]:
@@ -166,8 +195,8 @@ def _causes(fr: frames.Frames, names) -> list[str]:
     return np.array(words, dtype=object)[inverse.ravel()].tolist()
 
 
-def write_npz(data, names, out: Path) -> int:
-    """names: a frames.Layout, or channel names by index."""
+def write_npz(data, names, out: Path, step=None) -> int:
+    """names: a frames.Layout, or channel names by index. step(rows), when given, is told at the end."""
     if not isinstance(data, frames.Frames):
         return _write_npz_rows(data, names, out)
     fr = data
@@ -188,6 +217,8 @@ def write_npz(data, names, out: Path) -> int:
         arrays[f"{name}_cem43"] = np.ascontiguousarray(dose[:, i])
     with open(out, "wb") as f:
         np.savez(f, **arrays)
+    if step is not None:
+        step(len(fr))
     return len(fr)
 
 

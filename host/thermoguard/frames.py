@@ -605,7 +605,7 @@ def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, l
         dose += ch["dose_lo"] * 2.0**-26
 
 
-def _decode_groups(b, idx, device: np.ndarray, threads: int | None, chunk: int) -> list[_Group]:
+def _decode_groups(b, idx, device: np.ndarray, threads: int | None, chunk: int, progress=None) -> list[_Group]:
     chunk = max(1, min(chunk, 65536))  # _headers_ok's two-bad-headers guarantee holds up to 70,000
     groups = []
     jobs = []
@@ -621,13 +621,20 @@ def _decode_groups(b, idx, device: np.ndarray, threads: int | None, chunk: int) 
             jobs.append((data_off[lo:lo + chunk], length, g, lo))
     ws = threading.local()  # each thread's work arrays, freed with this call
     workers = min(2, os.cpu_count() or 1) if threads is None else max(1, threads)
+    done = 0  # bytes of the records decoded, for progress
     if workers > 1 and len(jobs) > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="thermoguard-frames") as pool:
-            for f in [pool.submit(_decode_chunk, b, *job, ws) for job in jobs]:
+            for job, f in [(job, pool.submit(_decode_chunk, b, *job, ws)) for job in jobs]:
                 f.result()
+                if progress is not None:
+                    done += len(job[0]) * (log.RECORD_SIZE + job[1])
+                    progress(done)
     else:
         for job in jobs:
             _decode_chunk(b, *job, ws)
+            if progress is not None:
+                done += len(job[0]) * (log.RECORD_SIZE + job[1])
+                progress(done)
     return groups
 
 
@@ -643,8 +650,10 @@ def _between_frames(dec: protocol.Decoder) -> bool:
     return not dec._chunk and (dec._in_frame or not dec._line)
 
 
-def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK) -> Frames:
+def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK, progress=None) -> Frames:
     """Every telemetry frame of the log at path as arrays, and the other items; see Frames.
+
+    progress(bytes), when given, is told how far the work has gone, a chunk at a time.
 
     Raises log.LogError when the file is not a readable log. Damage inside the log is
     reported in .damage (as `log.verify` words it), never raised.
@@ -668,7 +677,7 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK) -> F
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         b = np.frombuffer(mm, np.uint8) if mm is not None else np.zeros(0, np.uint8)
-        groups = _decode_groups(b, idx, device, threads, chunk)
+        groups = _decode_groups(b, idx, device, threads, chunk, progress)
         del b
         fast_rec = np.zeros(n_rec, bool)
         head_bad = np.zeros(n_rec, bool)
@@ -682,6 +691,8 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK) -> F
                 mm.close()
             except BufferError:
                 pass  # a view is still alive somewhere: the GC closes the map
+    if progress is not None:
+        progress(size)
     return _assemble(idx, groups, fast_rec, slow_items, damage)
 
 

@@ -43,7 +43,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
@@ -623,9 +623,11 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def verify(path) -> VerifyReport:
+def verify(path, progress: Callable[[int], None] | None = None) -> VerifyReport:
     """Check the header, every record's CRCs and the hash chain, decode the device bytes and
-    summarise the session. Raises LogError only when the file is not a readable log."""
+    summarise the session. progress(offset), when given, is told how far the check has
+    gone, about every PROGRESS_STEP bytes. Raises LogError only when the file is not a
+    readable log."""
     with _File(path) as f:
         rep = VerifyReport(f.path, f.version, f.meta)
         walk = _Walk(f)
@@ -633,7 +635,7 @@ def verify(path) -> VerifyReport:
         last: tuple[int, int, int] | None = None  # seq, t_s, t_us of the previous frame
         session_start = last_t = 0.0
         gap_since_last = False
-        for off, t_ns, item in _items(f, _counted(walk, rep), decoders):
+        for off, t_ns, item in _items(f, _counted(walk, rep, progress), decoders):
             if isinstance(item, Gap):
                 rep.gaps.append((off, t_ns, item.reason))
                 gap_since_last = True
@@ -670,12 +672,21 @@ def verify(path) -> VerifyReport:
             rep.text_lines += d.text_lines
         rep.damage, rep.torn_tail_offset = walk.damage, walk.torn_tail_offset
         rep.torn_tail_reason, rep.closed, rep.skipped = walk.torn_tail_reason, walk.closed, walk.skipped
+        if progress is not None:
+            progress(f.size)
         return rep
 
 
-def _counted(records: Iterable[_Rec], rep: VerifyReport) -> Iterator[_Rec]:
+PROGRESS_STEP = 1 << 20
+
+
+def _counted(records: Iterable[_Rec], rep: VerifyReport, progress=None) -> Iterator[_Rec]:
+    mark = 0
     for rec in records:
         _, kind, t_ns, a, b = rec
+        if progress is not None and a >= mark:
+            progress(a)
+            mark = a + PROGRESS_STEP
         rep.records += 1
         if kind == Kind.DEVICE:
             rep.device_bytes += b - a

@@ -62,11 +62,12 @@ def _numbers(values: np.ndarray) -> list[str]:
     return out
 
 
-def write_mcap(fr: frames.Frames, names, out: Path) -> dict:
+def write_mcap(fr: frames.Frames, names, out: Path, step=None) -> dict:
     """Write the frames and items of a loaded log to an MCAP file; returns counts.
 
     names: a frames.Layout, or the channel names by index. A topic per channel of the
-    layout; a frame that does not have a channel sends nothing on its topic."""
+    layout; a frame that does not have a channel sends nothing on its topic. step(frames
+    written), when given, is told as the frames go out."""
     from mcap.writer import CompressionType, Writer
 
     from thermoguard.export import _causes, _layout
@@ -124,9 +125,13 @@ def write_mcap(fr: frames.Frames, names, out: Path) -> dict:
                 w.add_message(chan_ids[where[c]], log_time=t, publish_time=t, data=chan_msgs[c][i].encode(),
                               sequence=i)
             counts["messages"] += 1 + present[i]
+            if step is not None and i % 65536 == 65535:
+                step(i + 1)
         for _, t_ns, item in items[k:]:
             counts["messages"] += _event(w, event_id, t_ns, item)
         w.finish()
+    if step is not None:
+        step(n)
     return counts
 
 

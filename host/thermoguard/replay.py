@@ -55,40 +55,55 @@ class Summary:
     last: protocol.Telemetry | None = None
 
 
+PROGRESS_STEP = 1 << 20
+
+
 def play(path, consumers: Iterable[Consumer], speed: float | None = 1.0,
-         sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> Summary:
+         sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+         progress: Callable[[int], None] | None = None) -> Summary:
     """Hand every item of the log at path to the consumers, paced by its recorded host time.
 
     speed is a multiple of real time (2.0 plays twice as fast); None plays as fast as the
     consumers take it. Host times that go back (a clock step) are not waited for.
-    Raises log.LogError when the file is not a readable log.
+    progress(offset), when given, is told how far into the file the replay is, about
+    every PROGRESS_STEP bytes. Raises log.LogError when the file is not a readable log.
     """
     if speed is not None and not speed > 0:
         raise ValueError("speed must be above 0, or None for as fast as possible")
     consumers = list(consumers)
-    with log._File(path) as f:  # the header only: the metadata, or the LogError of a file that is no log
-        meta = f.meta
-    for c in consumers:
-        c.start(meta)
-    summary = Summary()
-    started = clock()
-    try:
-        for t_ns, item in log.decoded_items(path):
-            if summary.first_ns is None:
-                summary.first_ns = t_ns
-            elif speed is not None:
-                due = started + (t_ns - summary.first_ns) / 1e9 / speed
-                wait = due - clock()
-                if wait > 0:
-                    sleep(wait)
-            summary.last_ns = t_ns
-            _count(summary, item)
-            for c in consumers:
-                c.item(t_ns, item)
-    finally:
+    with log._File(path) as f:  # the LogError of a file that is no log, before any consumer starts
         for c in consumers:
-            c.end()
+            c.start(f.meta)
+        summary = Summary()
+        started = clock()
+        try:
+            _play(f, consumers, speed, sleep, clock, progress, summary, started)
+        finally:
+            for c in consumers:
+                c.end()
     return summary
+
+
+def _play(f, consumers, speed, sleep, clock, progress, summary: Summary, started: float) -> None:
+    # log.decoded_items, with the offset of each item for the progress.
+    mark = 0
+    for off, t_ns, item in log._items(f, log._Walk(f), []):
+        if progress is not None and off >= mark:
+            progress(off)
+            mark = off + PROGRESS_STEP
+        if summary.first_ns is None:
+            summary.first_ns = t_ns
+        elif speed is not None:
+            due = started + (t_ns - summary.first_ns) / 1e9 / speed
+            wait = due - clock()
+            if wait > 0:
+                sleep(wait)
+        summary.last_ns = t_ns
+        _count(summary, item)
+        for c in consumers:
+            c.item(t_ns, item)
+    if progress is not None:
+        progress(f.size)
 
 
 def _count(s: Summary, item) -> None:

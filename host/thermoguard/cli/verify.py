@@ -8,17 +8,24 @@ from thermoguard.cli.common import UserError
 def register(sub) -> None:
     p = sub.add_parser("verify", help="check a log's integrity; non-zero exit on any damage")
     p.add_argument("log")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is one only on a terminal, for a large log)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from thermoguard import log
+    from thermoguard import log, progress
 
-    try:
-        report = log.verify(args.log)
-    except log.LogError as e:
-        raise UserError(str(e)) from None
+    with progress.bar(args.log, enabled=not args.no_progress) as bar:
+        try:
+            report = log.verify(args.log, progress=bar.task("verifying", _size(args.log)) if bar.shown else None)
+        except log.LogError as e:
+            raise UserError(str(e)) from None
     print(report.summary())
     return 0 if report.ok else 1
 
 
+def _size(path) -> int:
+    import os
+
+    return os.path.getsize(path)
