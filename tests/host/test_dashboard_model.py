@@ -325,3 +325,11 @@ def test_the_live_loop_rings_the_bell_on_a_trip_and_the_banner_flashes():
     on, off = view.banner_style("TRIPPED", HIGH, True), view.banner_style("TRIPPED", HIGH, False)
     assert on != off and "red" in on and "red" in off
     assert view.banner_style("ARMED", None, True) == view.banner_style("ARMED", None, False)
+
+
+def test_a_dose_at_the_boards_ceiling_is_shown_as_at_least_that():
+    from thermoguard.dashboard.view import _dose
+    from thermoguard.report import DOSE_CEILING
+
+    assert _dose(DOSE_CEILING) == ">=1.05e+06"
+    assert (_dose(3.4), _dose(250.0), _dose(None)) == ("3.40", "250", "—")

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from thermoguard.dashboard.keys import Keys
 from thermoguard.dashboard.model import HIGH, LOW, MEDIUM, TREND_S, Model, Row
+from thermoguard.report import DOSE_CEILING
 
 PRIORITY_STYLE = {HIGH: "bold red", MEDIUM: "bold yellow", LOW: "cyan"}
 PRIORITY_MARK = {HIGH: "!!!", MEDIUM: "!! ", LOW: "!  "}
@@ -146,6 +147,8 @@ def _row_cells(r: Row, arrh: bool, compact: bool = False) -> list:
 def _dose(v: float | None) -> str:
     if v is None:
         return DASH
+    if v >= DOSE_CEILING:  # the board's counter stops there: the true dose is higher
+        return f">={v:.3g}"
     return f"{v:.2f}" if v < 100 else f"{v:.0f}"
 
 
