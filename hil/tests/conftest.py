@@ -176,6 +176,15 @@ class RealBoard(SerialClient):
             self.command("RESET", "hil test setup")
         self.flush()
 
+    def stop(self) -> None:
+        """A real board is never left permitting RF by a test: DISARM (refused, and harmless,
+        when it is not ARMED), then close the port."""
+        try:
+            self.command("DISARM")
+        except (OSError, serial.SerialException):
+            pass
+        self.close_port()
+
 
 class VirtualBoard(SerialClient):
     """A running `thermoguard virtual`, a pyserial client on its port, and its control channel."""
