@@ -100,7 +100,8 @@ def _careful_damage(path, step=None):
                 pass
         else:
             mark = 0
-            for off, *_ in walk:
+            for rec in walk:
+                off = rec[0]
                 if off >= mark:
                     step(off)
                     mark = off + progress.STEP_BYTES
