@@ -130,3 +130,17 @@ def test_a_disabled_bar_does_nothing_and_a_log_that_is_no_log_is_one_sentence(tm
     (tmp_path / "x.tglog").write_bytes(b"not a log" * 600_000)  # large: the bar would start
     code, out, term = under_pty(["verify", str(tmp_path / "x.tglog")], tmp_path)
     assert code == 2 and b"not a thermoguard log" in term and b"Traceback" not in term
+
+
+@pytest.mark.req("SR-HOST-10")
+def test_the_work_reports_its_position_in_order_up_to_the_end_of_the_file(big_log):
+    from thermoguard import export, frames, replay
+
+    size = big_log.stat().st_size
+    for run_with in (lambda step: frames.load_telemetry(big_log, progress=step, chunk=4096),
+                     lambda step: log.verify(big_log, progress=step),
+                     lambda step: export._careful_damage(big_log, step),
+                     lambda step: replay.play(big_log, [], speed=None, progress=step)):
+        seen = []
+        run_with(seen.append)
+        assert len(seen) >= 5 and seen == sorted(seen) and seen[-1] == size and 0 <= seen[0] < size
