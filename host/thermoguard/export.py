@@ -40,7 +40,9 @@ def _layout(fr: frames.Frames, names) -> frames.Layout:
     return names if isinstance(names, frames.Layout) else frames.index_layout(fr, names)
 
 
-def changes(fr: frames.Frames, layout: frames.Layout, at_most: int = 5) -> list[str]:
+def changes(fr: frames.Frames, layout: frames.Layout, at_most: int = 5,
+            result: str = "the export has a column for every channel, empty where a frame does not have it",
+            ) -> list[str]:
     """One sentence per change of the channel set, for the user."""
     out = []
     for before, after in layout.changes()[:at_most]:
@@ -49,7 +51,7 @@ def changes(fr: frames.Frames, layout: frames.Layout, at_most: int = 5) -> list[
                                           "does not record)")
         out.append(f"the channels change at frame {i} (seq {int(fr.seq[i])}, device time {fr.t_dev_s[i]:.6f} s) "
                    f"from {', '.join(before.names) or 'none'} to {', '.join(after.names) or 'none'}{unnamed}; "
-                   "the export has a column for every channel, empty where a frame does not have it")
+                   + result)
     more = len(layout.changes()) - at_most
     if more > 0:
         out.append(f"the channels change {more} more times after those")

@@ -283,6 +283,30 @@ class Layout:
         return out
 
 
+def by_name(fr: Frames, layout: Layout | None = None) -> Frames:
+    """fr with one channel per name of channel_layout: a column is the same sensor in every
+    frame (NaN, no fault, no flags where a frame lacks it), and `first_channel` points into
+    those columns. fr itself when the channels never change. For views that plot or sum a
+    channel over the whole log (report); exports use the layout directly."""
+    import dataclasses
+
+    layout = layout or channel_layout(fr)
+    if layout.uniform and list(layout.names) == list(fr.names):
+        return fr
+    n, width = len(fr), fr.channels
+    first = fr.first_channel.astype(np.int64)
+    own = (first >= 0) & (first < width)
+    rows = np.flatnonzero(own)
+    first[rows] = layout.column[rows, first[rows]]  # a GLOBAL cause keeps its marker
+    nan = np.nan
+    return dataclasses.replace(
+        fr, names=list(layout.names), n_channels=np.full(n, len(layout.names), fr.n_channels.dtype),
+        first_channel=first.astype(fr.first_channel.dtype),
+        temp_c=layout.per_column(fr.temp_c, nan), cj_c=layout.per_column(fr.cj_c, nan),
+        rate_c_per_s=layout.per_column(fr.rate_c_per_s, nan), dose_cem43=layout.per_column(fr.dose_cem43, nan),
+        fault=layout.per_column(fr.fault, 0), warn=layout.per_column(fr.warn, 0), trip=layout.per_column(fr.trip, 0))
+
+
 def index_layout(fr: Frames, names: list[str]) -> Layout:
     """Channel c of every frame in column c, named names[c] (ch<c> past the end of names)."""
     width = fr.channels

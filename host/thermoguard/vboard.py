@@ -107,30 +107,31 @@ def log_scenario_text(path) -> str:
     if not len(fr):
         raise ValueError("the log holds no telemetry: nothing to replay")
     words = frames.fault_words()
-    n = fr.channels
+    layout = frames.channel_layout(fr)  # a channel keeps its column when the channel set changes
     lines = [f"# scenario from the session log {Path(path).name}: {len(fr)} telemetry frames",
-             "t_s," + ",".join(fr.names)]
+             "t_s," + ",".join(layout.names)]
     offset = 0
     last = None
     t_s, t_us, n_ch = fr.t_s.tolist(), fr.t_us.tolist(), fr.n_channels.tolist()
-    temps, faults = fr.temp_c.tolist(), fr.fault.tolist()
+    temps, faults, columns = fr.temp_c.tolist(), fr.fault.tolist(), layout.column.tolist()
     for i in range(len(fr)):
         us = t_s[i] * 1000000 + t_us[i] + offset
         if last is not None and us < last:
             offset += last - us
             us = last
         last = us
-        cells = [f"{us // 1000000}.{us % 1000000:06d}"]
-        for c in range(n):
-            word = words[faults[i][c]] if c < n_ch[i] else ""
+        cells = [""] * len(layout.names)
+        for c in range(n_ch[i]):
+            col = columns[i][c]
+            if col < 0:
+                continue
+            word = words[faults[i][c]]
             if word:
                 word = REPLAYED_AS.get(word, word)
-                cells.append(word if word in SCENARIO_WORDS else "")
-            elif c < n_ch[i] and temps[i][c] == temps[i][c]:  # not NaN
-                cells.append(repr(float(temps[i][c])))
-            else:
-                cells.append("")
-        lines.append(",".join(cells))
+                cells[col] = word if word in SCENARIO_WORDS else ""
+            elif temps[i][c] == temps[i][c]:  # not NaN
+                cells[col] = repr(float(temps[i][c]))
+        lines.append(",".join([f"{us // 1000000}.{us % 1000000:06d}", *cells]))
     return "\n".join(lines) + "\n"
 
 

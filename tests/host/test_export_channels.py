@@ -172,3 +172,28 @@ def test_a_cause_names_the_channel_of_the_frames_own_configuration(tmp_path):
     export.write_csv(fr, frames.channel_layout(fr), tmp_path / "c.csv")
     rows = list(csv.DictReader((tmp_path / "c.csv").open()))
     assert rows[1]["cause"] == "root_l:high"  # not foramen, channel 1 of the first configuration
+
+
+def test_a_log_whose_channels_change_replays_each_sensor_in_its_own_column(tmp_path):
+    from thermoguard import vboard
+
+    path = tmp_path / "r.tglog"
+    write_log(path, get_b=True, second=2)
+    lines = [line for line in vboard.log_scenario_text(path).splitlines() if not line.startswith("#")]
+    assert lines[0] == "t_s,tip,foramen,root_l,root_r"
+    assert lines[1] == "5.000000,37.0,38.0,,"  # A's frames: tip, foramen
+    # B's frames after the reflash (device time restarts, moved on): tip, root_l, root_r
+    assert lines[-1].split(",")[1:] == ["40.0", "", "41.0", "42.0"]
+
+
+def test_the_report_of_a_log_whose_channels_change_keeps_each_sensor_apart(tmp_path):
+    path = tmp_path / "r.tglog"
+    write_log(path, get_b=True)
+    proc = run("report", str(path), "-o", str(tmp_path / "r.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert "the channels change at frame 5" in proc.stderr and "the report draws each channel" in proc.stderr
+    summary = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
+    # foramen only in A's frames (38 C), root_r only in B's (42 C); tip in both (37 C, then 40 C)
+    assert summary["peak tip"].startswith("40.00 C") and summary["peak foramen"].startswith("38.00 C")
+    assert summary["peak root_l"].startswith("41.00 C") and summary["peak root_r"].startswith("42.00 C")
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

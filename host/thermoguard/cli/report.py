@@ -18,7 +18,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from thermoguard import export, log, report
+    from thermoguard import export, frames, log, report
 
     outs = [Path(args.out)] + ([Path(args.html)] if args.html else [])
     check_outputs(Path(args.log), outs, args.force)
@@ -28,6 +28,12 @@ def run(args) -> int:
         raise UserError(str(e)) from None
     if not len(fr):
         raise UserError(f"{args.log} holds no telemetry: there is nothing to plot")
+    layout = frames.channel_layout(fr)
+    if not layout.uniform:  # another configuration during the session: a line per sensor
+        for change in export.changes(fr, layout, result="the report draws each channel on its own, with gaps "
+                                                         "where a frame does not have it"):
+            print(f"thermoguard: warning: {change}", file=sys.stderr)
+        fr, names = frames.by_name(fr, layout), list(layout.names)
     summary = report.summarize(fr, names, damage)
     png = report.png_bytes(report.figure(fr, names, summary))
     write_through(outs[0], lambda tmp: tmp.write_bytes(png))
