@@ -106,7 +106,7 @@ def test_scenario_drives_the_chips_by_device_time_and_trips(virtual_board, scena
 
 
 @pytest.mark.req("SR-HIL-06")
-def test_mpremote_exec_fs_and_run(virtual_board, tmp_path):
+def test_mpremote_exec_fs_run_and_mount(virtual_board, tmp_path):
     flash = tmp_path / "flash"
     board = virtual_board(board_dir=flash)
     board.telemetry()  # the firmware runs: mpremote has to interrupt it first
@@ -124,6 +124,15 @@ def test_mpremote_exec_fs_and_run(virtual_board, tmp_path):
     script.write_text("import machine, os\nprint('cause', machine.reset_cause(), 'cwd', os.getcwd())\n")
     out = board.mpremote("run", str(script)).stdout
     assert out.strip() == "cause 5 cwd /"  # mpremote soft-resets first; the board's root is /
+
+    # mount: the board imports from a folder of the host, through the same serial port.
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "hostmod.py").write_text("ANSWER = 6 * 7\n")
+    out = board.mpremote("mount", str(host), "exec",
+                         "import os, hostmod; print(os.getcwd(), os.listdir('.'), hostmod.ANSWER)").stdout
+    assert out.strip().splitlines()[-1] == "/remote ['hostmod.py'] 42"
+    assert not (flash / "hostmod.py").exists()  # read from the host, not copied to the board
 
 
 @pytest.mark.req("SR-HIL-07")
