@@ -63,12 +63,14 @@ BAUD = 115200
 
 def open_serial(url: str, read_timeout: float = READ_TIMEOUT_S) -> serial.SerialBase:
     """Open url, or raise PortError with one sentence."""
+    # pyserial's rfc2217 client refuses a write timeout; its socket's own 5 s timeout bounds a write.
+    write_timeout = None if url.startswith("rfc2217://") else WRITE_TIMEOUT_S
     try:
         # exclusive: a second program reading the same port would take half of the bytes.
         # 115200 baud: MicroPython's console on a USB-to-UART bridge (ESP32-DevKitC); USB ports ignore it.
-        return serial.serial_for_url(url, baudrate=BAUD, timeout=read_timeout, write_timeout=WRITE_TIMEOUT_S,
+        return serial.serial_for_url(url, baudrate=BAUD, timeout=read_timeout, write_timeout=write_timeout,
                                      exclusive=True)
-    except (serial.SerialException, OSError, ValueError) as e:
+    except (serial.SerialException, OSError, ValueError, NotImplementedError) as e:
         raise PortError(describe_open_error(url, e)) from None
 
 

@@ -50,6 +50,7 @@ def fake():
     ("/dev/null", "is not a serial port"),
     ("socket://127.0.0.1:{free}", "nothing accepts connections"),
     ("socket://localhost", "HOST:PORT"),
+    ("rfc2217://127.0.0.1:{free}", "nothing accepts connections"),
 ])
 def test_a_port_that_cannot_be_opened_is_one_sentence(tmp_path, command, port, expected):
     port = port.format(free=free_tcp_port())
