@@ -512,6 +512,12 @@ class LogContents:
     skipped: int  # records of unknown kinds (newer minor version) skipped
 
 
+def header(path) -> dict:
+    """The metadata in the header of the log at path; LogError when it is not a readable log."""
+    with _File(path) as f:
+        return f.meta
+
+
 def read_log(path) -> LogContents:
     with _File(path) as f:
         walk = _Walk(f)
