@@ -28,7 +28,11 @@ from thermoguard.transport import PortLost, Transport
 HEARTBEAT_S = 1.0
 STATUS_S = 0.25  # how often on_status is called
 RECONNECT_TIMEOUT_S = 60.0  # long enough to plug a cable back in
-REQUEST_FORGET_S = 30.0  # an unanswered request is dropped from matching after this long
+# After a reconnect only INFO is sent until the port answers as the same board: this often
+# at first, then seldom (the path may now lead to a device that is no board at all).
+INFO_AGAIN_S = 0.7
+INFO_AGAIN_LATE_S = 5.0
+INFO_EAGER_S = 5.0
 _PIECE = re.compile(r"(\d+)/(\d+) .*", re.DOTALL)  # `OK GET 1/3 ...`: one piece of several
 
 
@@ -78,15 +82,24 @@ class Stats:
 
 
 class Request:
-    """A command sent on behalf of another thread, and the replies that answer it."""
+    """A command sent on behalf of another thread, and the replies that answer it.
 
-    def __init__(self, verb: str, line: bytes) -> None:
+    The asker gives up after its timeout: the request is then abandoned, never sent later
+    (an ARM the operator was told failed must not arm the board a minute on) and never
+    given a reply (a late one would be taken for the answer to the next command).
+    """
+
+    def __init__(self, verb: str, args: str, line: bytes, origin: str) -> None:
         self.verb = verb
+        self.args = args
         self.line = line
+        self.origin = origin
         self.replies: list[protocol.Reply] = []
         self.error = ""  # why no complete answer came (port lost, port not taking bytes)
         self.done = threading.Event()
-        self.sent_at = 0.0
+        self.lock = threading.Lock()  # sent and abandoned change under it
+        self.sent = False
+        self.abandoned = False
 
     def take(self, reply: protocol.Reply) -> None:
         self.replies.append(reply)
@@ -118,49 +131,86 @@ class Recorder:
         self.decoder = protocol.Decoder()
         self.stop = threading.Event()
         self.expected = expected  # the board's INFO at the start: checked again after a reconnect
-        self._asked_info = False
+        self._config_hash: int | None = None  # of the latest telemetry: a SET changes it legitimately
+        self._checking_since: float | None = None  # after a reconnect, until INFO answers as before
+        self._next_info = 0.0
+        self.foreign = ""  # why nothing is sent any more: the port leads to another board
+        self._hb_now = False
         self._requests: queue.SimpleQueue[Request] = queue.SimpleQueue()  # from other threads
         self._waiting: list[Request] = []  # sent, not yet answered (the recording thread's own)
 
-    def request(self, verb: str, args: str = "", timeout: float = REPLY_TIMEOUT_S) -> list[protocol.Reply]:
+    def request(self, verb: str, args: str = "", timeout: float = REPLY_TIMEOUT_S,
+                origin: str = "") -> list[protocol.Reply]:
         """Send a command through the recording (any thread) and return its replies.
 
         Several replies only for a command answered in pieces (GET). protocol.CommandError
-        for a command that cannot be encoded; NoReply when no answer came within timeout.
+        for a command that cannot be encoded; NoReply when no answer came within timeout
+        (the command is then abandoned: if it was not sent yet, it never will be). origin
+        says who asked, for the note the log keeps of every command sent.
         """
-        req = Request(verb, protocol.encode_command(verb, args))
+        req = Request(verb, args, protocol.encode_command(verb, args), origin)
         self._requests.put(req)
         if not req.done.wait(timeout):
-            raise NoReply(f"{self.transport.url} did not answer {verb} within {timeout:g} s; it may have been "
-                          "sent, so the board may have acted on it: check its state")
+            with req.lock:
+                if not req.done.is_set():
+                    req.abandoned = True
+            if req.abandoned:
+                if not req.sent:
+                    why = f" ({self._holding()})" if self._holding() else ""
+                    raise NoReply(f"{verb} was not sent within {timeout:g} s{why}; it will not be sent later")
+                raise NoReply(f"{self.transport.url} did not answer {verb} within {timeout:g} s; it was sent, "
+                              "so the board may have acted on it: check its state")
         if req.error:
             raise NoReply(f"{verb} did not reach the board: {req.error}")
         return req.replies
 
-    def _send_requests(self) -> None:
-        now = time.monotonic()
-        self._waiting = [r for r in self._waiting if now - r.sent_at < REQUEST_FORGET_S and not r.done.is_set()]
+    def _holding(self) -> str:
+        """Why commands wait, or ""."""
+        if self.foreign:
+            return self.foreign
+        if self._checking_since is not None:
+            return "the port was reopened and has not yet answered INFO as the same board"
+        return ""
+
+    def _send_requests(self, now: float) -> None:
+        self._waiting = [r for r in self._waiting if not (r.done.is_set() or r.abandoned)]
+        if self._checking_since is not None and not self.foreign:
+            return  # held until the board is known again (or given up by their askers)
         while True:
             try:
                 req = self._requests.get_nowait()
             except queue.Empty:
                 return
-            if self.stop.is_set():
-                req.fail("the recording is ending")
-            elif self.transport.write(req.line):
-                req.sent_at = now
-                self._waiting.append(req)
-            else:
-                req.fail(f"{self.transport.url} does not take bytes: the board is not reading")
+            with req.lock:
+                if req.abandoned:
+                    continue
+                if self.stop.is_set():
+                    req.fail("the recording is ending")
+                elif self.foreign:
+                    req.fail(self.foreign)
+                else:
+                    try:
+                        written = self.transport.write(req.line)
+                    except PortLost as e:
+                        req.fail(f"the port was lost ({e})")
+                        raise
+                    if written:
+                        req.sent = True
+                        self._waiting.append(req)
+                        by = f" for {req.origin}" if req.origin else ""
+                        self.writer.note(f"sent {req.verb} {req.args}".rstrip() + by)
+                    else:
+                        req.fail(f"{self.transport.url} does not take bytes: the board is not reading")
 
     def _answer(self, items: list[protocol.Item]) -> None:
         for item in items:
             if isinstance(item, protocol.Reply):
                 for req in self._waiting:
                     # `ERR ?` answers a line the board could not read: the oldest one waiting.
-                    if item.verb in (req.verb, "?") and not req.done.is_set():
-                        req.take(item)
-                        break
+                    with req.lock:
+                        if item.verb in (req.verb, "?") and not req.done.is_set() and not req.abandoned:
+                            req.take(item)
+                            break
 
     def _fail_requests(self, why: str) -> None:
         for req in self._waiting:
@@ -182,20 +232,30 @@ class Recorder:
             self._answer(items)
         if self.on_items is not None and items:
             self.on_items(items)
-        if self._asked_info:
-            for item in items:
-                if isinstance(item, protocol.Reply) and item.verb == "INFO" and item.ok:
-                    self._asked_info = False
-                    self._compare(parse_info(item.detail))
+        for item in items:
+            if isinstance(item, protocol.Telemetry):
+                self._config_hash = item.config_hash
+            elif (self._checking_since is not None and isinstance(item, protocol.Reply)
+                  and item.verb == "INFO" and item.ok):
+                self._checking_since = None
+                self._compare(parse_info(item.detail))
 
     def _compare(self, info: BoardInfo) -> None:
         # The same port may now lead to another board (a /dev/ttyACM0 given to the next device).
         was = self.expected
-        if was is not None and (info.board, info.firmware, info.config_hash) != (
-                was.board, was.firmware, was.config_hash):
-            text = f"after the gap the port answers as {info.describe()}, not as at the start"
-            self.writer.note(text)
-            self.on_message(f"thermoguard: warning: {text}")
+        if was is None:
+            return
+        # The configuration may have been tightened by SET since the start: its telemetry says so.
+        hashes = {was.config_hash} | ({f"{self._config_hash:08x}"} if self._config_hash is not None else set())
+        if (info.board, info.firmware) == (was.board, was.firmware) and info.config_hash in hashes:
+            self._hb_now = True  # the same board: its heartbeat at once
+            return
+        self.foreign = (f"after the gap {self.transport.url} answers as {info.describe()}, not as the board "
+                        "recorded before it; nothing more is sent to it (no heartbeat: an armed board trips). "
+                        "Start a new recording to use this board")
+        self.writer.note(self.foreign)
+        self.on_message(f"thermoguard: warning: {self.foreign}")
+        self._fail_requests(self.foreign)
 
     def run(self, duration_s: float | None = None) -> Stats:
         end = None if duration_s is None else time.monotonic() + duration_s
@@ -206,10 +266,13 @@ class Recorder:
                 if end is not None and now >= end:
                     break
                 try:
-                    if now >= next_hb:
+                    if self._checking_since is not None and not self.foreign:
+                        self._ask_info(now)
+                    elif (now >= next_hb or self._hb_now) and not self.foreign:
+                        self._hb_now = False
                         self._heartbeat()
                         next_hb = now + self.heartbeat_s
-                    self._send_requests()
+                    self._send_requests(now)
                     data = self.transport.read()
                     if data:
                         self.feed(data)
@@ -225,6 +288,12 @@ class Recorder:
             self._fail_requests("the recording ended")
         self.on_status(self.stats)
         return self.stats
+
+    def _ask_info(self, now: float) -> None:
+        if now >= self._next_info:
+            self.transport.write(protocol.encode_command("INFO"))
+            late = now - self._checking_since > INFO_EAGER_S
+            self._next_info = now + (INFO_AGAIN_LATE_S if late else INFO_AGAIN_S)
 
     def _heartbeat(self) -> None:
         if self.transport.write(protocol.encode_command("HB")):
@@ -247,11 +316,8 @@ class Recorder:
             waited = time.monotonic() - lost_at
             self.writer.note(f"reconnected to {self.transport.url} after {waited:.1f} s")
             self.on_message(f"reconnected after {waited:.1f} s")
-            if self.expected is not None:
-                try:
-                    self._asked_info = self.transport.write(protocol.encode_command("INFO"))
-                except PortLost:
-                    pass  # lost again at once: the next read finds it and notes the gap
+            if self.expected is not None:  # only INFO until it answers as the same board
+                self._checking_since = self._next_info = time.monotonic()
             return True
         if not self.stop.is_set() and (end is None or time.monotonic() < end):
             self.stats.gave_up = (f"lost {self.transport.url} and could not reopen it within "

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import socket
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -34,6 +36,7 @@ from thermoguard.board import NoReply, join_pieces
 
 ANSWER_SLACK_S = 1.0  # the holder may wait a whole read and a heartbeat before it sends
 MAX_LINE = 64 * 1024
+ORIGIN = "another thermoguard command"  # in the holder's log: `sent ARM ... for <origin>`
 
 
 def runtime_dir() -> Path:
@@ -44,10 +47,46 @@ def runtime_dir() -> Path:
 
 
 def port_key(url: str) -> str:
-    """One name per port, however it was written (a symlink, a relative path)."""
-    if "://" not in url and os.path.exists(url):
-        url = os.path.realpath(url)
-    return url
+    """One name per port, however it was written (a symlink, a relative path, a host name
+    or an address of the same host)."""
+    if "://" not in url:
+        return os.path.realpath(url) if os.path.exists(url) else url
+    scheme, _, rest = url.partition("://")
+    hostport, sep, tail = rest.partition("/") if "/" in rest else rest.partition("?")
+    host, colon, port = hostport.rpartition(":")
+    if not colon:
+        return url
+    return f"{scheme.lower()}://{_host_key(host.strip('[]'))}:{port}{sep}{tail}"
+
+
+def _host_key(host: str) -> str:
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return host.lower()
+    addrs = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if addrs and all(a.is_loopback for a in addrs):
+        return "localhost"  # 127.0.0.1, ::1 and localhost are one machine
+    v4 = [a for a in addrs if a.version == 4]
+    return str((v4 or addrs)[0]) if addrs else host.lower()
+
+
+def _private_dir(path: Path) -> None:
+    """OSError unless path is a folder of ours that nobody else can enter (the sockets in
+    it pass commands to a board: another user must not be able to plant one)."""
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise OSError(f"{path} is not a private folder of this user (owner {st.st_uid}, mode "
+                      f"{stat.S_IMODE(st.st_mode):o})")
+
+
+def _ours(path: Path) -> bool:
+    try:
+        _private_dir(path.parent)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISSOCK(st.st_mode) and st.st_uid == os.getuid()
 
 
 def socket_path(url: str) -> Path:
@@ -66,6 +105,7 @@ class Server:
         self.request = request
         self.path = socket_path(url)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_dir(self.path.parent)
         if self._answered():
             raise OSError(f"another program already serves commands for {url}")
         with contextlib.suppress(FileNotFoundError):
@@ -183,8 +223,8 @@ class Client:
 def find(url: str) -> Client | None:
     """A client for url when a thermoguard program holds that port and serves commands."""
     path = socket_path(url)
-    if not path.exists():
-        return None
+    if not _ours(path):
+        return None  # none, or not one this user made: the port is tried instead
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(0.5)

@@ -94,7 +94,6 @@ def test_record_reopens_a_dropped_port_and_logs_the_gap(tmp_path):
         time.sleep(0.5)
         dropped_at = time.monotonic()
         fb.drop(pause_s=0.4)
-        fb.cfg = dict(fb.cfg, sample_hz=8)  # another configuration answers after the gap
         code, stdout, stderr = finish(proc)
         connections = fb.connections
         after = [t for t in fb.heartbeats if t > dropped_at]
@@ -108,14 +107,33 @@ def test_record_reopens_a_dropped_port_and_logs_the_gap(tmp_path):
     kinds = [r.kind for r in contents.records]
     gap_at = kinds.index(log.Kind.GAP)
     assert kinds[gap_at + 1:].count(log.Kind.DEVICE) > 5  # the recording went on
-    assert "port lost" in stderr and "reconnected" in stderr
-    notes = [r.data.decode() for r in contents.records if r.kind == log.Kind.NOTE]
-    assert any(n.startswith("after the gap the port answers as board fake") for n in notes), notes
-    assert "warning: after the gap the port answers as" in stderr
+    assert "port lost" in stderr and "reconnected" in stderr and "warning" not in stderr
     assert "gaps 1" in stdout
     verify = subprocess.run([EXE, "verify", str(out)], capture_output=True, text=True, timeout=30)
     assert verify.returncode == 0, verify.stdout
     assert "gap at offset" in verify.stdout and "socket disconnected" in verify.stdout
+
+
+@pytest.mark.req("SR-HOST-02")
+def test_after_a_gap_another_board_gets_nothing_but_info(tmp_path):
+    # The path now leads to a board with another configuration (reflashed, or another board
+    # given the same name): no heartbeat keeps it armed, no queued command reaches it.
+    out = tmp_path / "other.tglog"
+    with FakeBoard(mode="socket") as fb:
+        proc = start("--port", fb.port, "--out", str(out), "--duration", "3")
+        wait_for(lambda: fb.heartbeats, what="heartbeat")
+        time.sleep(0.3)
+        fb.cfg = dict(fb.cfg, sample_hz=8)  # another configuration answers after the gap
+        sent_before = len(fb.commands)
+        fb.drop(pause_s=0.4)
+        code, stdout, stderr = finish(proc)
+        after = fb.verbs()[sent_before:]
+    assert code == 0, stderr
+    assert after and set(after) == {"INFO"}, after
+    notes = [r.data.decode() for r in log.read_log(out).records if r.kind == log.Kind.NOTE]
+    assert any(n.startswith("after the gap socket://") and "answers as board fake" in n and "nothing more is sent"
+               in n for n in notes), notes
+    assert "warning: after the gap" in stderr
 
 
 @pytest.mark.req("SR-HOST-02")
@@ -137,17 +155,26 @@ def test_record_gives_up_on_a_port_that_does_not_come_back(tmp_path):
     assert [r.kind for r in contents.records].count(log.Kind.GAP) == 1
 
 
-def test_ctrl_c_ends_the_recording_with_the_log_closed(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_ctrl_c_a_kill_or_a_closed_terminal_ends_the_recording_with_the_log_closed(tmp_path, sig):
     out = tmp_path / "int.tglog"
     with FakeBoard() as fb:
         proc = start("--port", fb.port, "--out", str(out))
         wait_for(lambda: fb.heartbeats, what="heartbeat")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         code, stdout, stderr = finish(proc, timeout=5)
     assert code == 0, stderr
     assert "Traceback" not in stderr and "recorded" in stdout
     contents = log.read_log(out)
     assert contents.closed and not contents.damage and contents.records[-1].kind == log.Kind.END
+
+
+def test_a_file_where_the_logs_folder_should_be_is_one_sentence(tmp_path):
+    (tmp_path / "notafolder").write_text("x")
+    with FakeBoard() as fb:
+        code, stdout, stderr = finish(start("--port", fb.port, "--out", str(tmp_path / "notafolder" / "x.tglog")))
+    assert code == 2 and stderr.strip() == (f"thermoguard: cannot create {tmp_path}/notafolder/x.tglog: "
+                                            f"{tmp_path}/notafolder is not a folder")
 
 
 def test_an_existing_log_is_refused_before_the_port_is_touched(tmp_path):

@@ -57,7 +57,7 @@ def test_no_answer_and_a_command_that_cannot_be_encoded_are_told_apart():
 
 def test_a_socket_left_by_a_killed_holder_is_not_taken_for_one(tmp_path):
     path = relay.socket_path("/dev/ttyFAKE2")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     dead.bind(str(path))
     dead.close()  # the file stays, nobody listens
@@ -72,6 +72,26 @@ def test_a_second_holder_of_one_port_is_refused_with_a_warning():
         with relay.serve("/dev/ttyFAKE3", lambda *a: [], warnings.append) as second:
             assert first is not None and second is None
     assert warnings and "already serves commands" in warnings[0]
+
+
+def test_a_folder_others_can_enter_is_not_trusted():
+    folder = relay.runtime_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with relay.serve("/dev/ttyFAKE5", lambda *a: []) as server:
+        assert server is not None
+        folder.chmod(0o777)  # another user could plant a socket that answers "OK DISARM"
+        assert relay.find("/dev/ttyFAKE5") is None
+    warnings = []
+    with relay.serve("/dev/ttyFAKE5", lambda *a: [], warnings.append) as server:
+        assert server is None
+    assert warnings and "is not a private folder of this user" in warnings[0]
+
+
+def test_one_socket_per_port_however_its_host_is_written():
+    assert relay.socket_path("socket://localhost:5000") == relay.socket_path("socket://127.0.0.1:5000")
+    assert relay.socket_path("socket://[::1]:5000") == relay.socket_path("socket://LOCALHOST:5000")
+    assert relay.socket_path("socket://127.0.0.1:5000") != relay.socket_path("socket://127.0.0.1:5001")
+    assert relay.socket_path("rfc2217://127.0.0.1:5000") != relay.socket_path("socket://127.0.0.1:5000")
 
 
 def test_garbage_on_the_socket_sends_nothing():
@@ -109,7 +129,12 @@ def test_operator_commands_reach_a_board_that_record_holds(virtual_port, tmp_pat
         assert (disarmed.returncode, disarmed.stdout) == (0, "OK DISARM\n"), disarmed.stderr
     finally:
         rec.send_signal(signal.SIGINT)
-        rec.communicate(timeout=15)
+        try:
+            rec.communicate(timeout=15)
+        finally:
+            if rec.poll() is None:
+                rec.kill()
+                rec.communicate()
     assert rec.returncode == 0
     items = [item for _, item in log.decoded_items(out)]
     replies = [i.text for i in items if isinstance(i, protocol.Reply) and i.verb in ("ARM", "DISARM", "RESET")]

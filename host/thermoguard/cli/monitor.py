@@ -10,6 +10,7 @@ two reads. On a terminal it draws the dashboard; otherwise it prints plain lines
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import threading
 import time
@@ -64,6 +65,19 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _recording(recorder: Recorder, early, writer, inbox, failure: list[str]) -> None:
+    try:
+        for data, t_ns in early:
+            recorder.feed(data, t_ns)
+        recorder.run()
+    except OSError as e:
+        failure.append(f"cannot write {writer.path}: {e.strerror or e}")
+    except BaseException as e:  # noqa: BLE001 - said in one sentence below, the log is closed
+        failure.append(f"the recording stopped: {e}")
+    finally:
+        inbox.done.set()
+
+
 def run(args) -> int:
     if args.no_log and args.log:
         raise UserError("--log and --no-log contradict each other: choose one")
@@ -78,48 +92,38 @@ def run(args) -> int:
     inbox = live.Inbox()
     recorder = Recorder(board.transport, writer, reconnect_timeout_s=args.reconnect_timeout,
                         on_items=inbox.items, on_message=inbox.message, expected=board.info)
-    model = Model(meta.get("config"), arrhenius=arrh, started=time.monotonic())
-    for text in warnings:
-        model.note(f"warning: {text}", "medium")
-    info = board.info
-    what = (f"board {info.board}, firmware {info.firmware}, configuration {info.config_hash or 'none'}"
-            if info is not None else "board unknown")
-    if not interactive:
-        print(f"monitoring {args.port} ({what}); log {out if out is not None else 'none'}; Ctrl-C ends it",
-              flush=True)
-        for text in warnings:
-            print(f"thermoguard: warning: {text}", file=sys.stderr, flush=True)
-
-    def link(m: Model, now: float) -> None:
-        s = recorder.stats
-        m.link(now, crc_errors=s.crc_errors, lost=s.lost, gaps=s.gaps, garbage=s.garbage)
-
-    def send(verb: str, args_: str) -> tuple[bool, str]:
-        try:
-            replies = recorder.request(verb, args_)
-        except NoReply as e:
-            return False, str(e)
-        r = replies[-1]
-        return r.ok, r.detail or r.text
-
-    def record() -> None:
-        try:
-            for data, t_ns in early:
-                recorder.feed(data, t_ns)
-            recorder.run()
-        except OSError as e:
-            failure.append(f"cannot write {writer.path}: {e.strerror or e}")
-        except BaseException as e:  # noqa: BLE001 - said in one sentence below, the log is closed
-            failure.append(f"the recording stopped: {e}")
-        finally:
-            inbox.done.set()
-
     failure: list[str] = []
-    thread = threading.Thread(target=record, name="recorder", daemon=True)
-    title = f"thermoguard monitor  {args.port}  {what}"
-    try:
-        with session.stop_on_signals(recorder.stop, hangup=interactive), \
-                relay.serve(recorder.transport.url, recorder.request, inbox.message):
+    thread = threading.Thread(target=_recording, args=(recorder, early, writer, inbox, failure), name="recorder",
+                              daemon=True)
+    try:  # from here on the log is closed whatever happens
+        model = Model(meta.get("config"), arrhenius=arrh, started=time.monotonic())
+        for text in warnings:
+            model.note(f"warning: {text}", "medium")
+        info = board.info
+        what = (f"board {info.board}, firmware {info.firmware}, configuration {info.config_hash or 'none'}"
+                if info is not None else "board unknown")
+        if not interactive:
+            print(f"monitoring {args.port} ({what}); log {out if out is not None else 'none'}; Ctrl-C ends it",
+                  flush=True)
+            for text in warnings:
+                print(f"thermoguard: warning: {text}", file=sys.stderr, flush=True)
+
+        def link(m: Model, now: float) -> None:
+            s = recorder.stats
+            m.link(now, crc_errors=s.crc_errors, lost=s.lost, gaps=s.gaps, garbage=s.garbage)
+
+        def send(verb: str, args_: str) -> tuple[bool, str]:
+            try:
+                replies = recorder.request(verb, args_, origin="the dashboard's keys")
+            except NoReply as e:
+                return False, str(e)
+            r = replies[-1]
+            return r.ok, r.detail or r.text
+
+        title = f"thermoguard monitor  {args.port}  {what}"
+        with session.stop_on_signals(recorder.stop), \
+                relay.serve(recorder.transport.url, functools.partial(recorder.request, origin=relay.ORIGIN),
+                            inbox.message):
             thread.start()
             if interactive:
                 from rich.console import Console
@@ -132,8 +136,11 @@ def run(args) -> int:
                 live.run_plain(model, inbox, recorder.stop, link=link)
     finally:
         recorder.stop.set()
-        thread.join()
-        session.close(board, writer)
+        try:
+            if thread.is_alive():
+                thread.join()
+        finally:
+            session.close(board, writer)
     try:
         print(session.summary(recorder.stats, out))
     except OSError:

@@ -8,6 +8,7 @@ the recording with the log closed.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections import deque
@@ -110,7 +111,7 @@ def _record(recorder: Recorder, board: Board, writer: log.LogWriter, early, dura
             for data, t_ns in early:
                 recorder.feed(data, t_ns)
             # `thermoguard arm --port P` and the other operator commands reach the board through us.
-            with relay.serve(recorder.transport.url, recorder.request,
+            with relay.serve(recorder.transport.url, functools.partial(recorder.request, origin=relay.ORIGIN),
                              lambda text: status.message(f"thermoguard: warning: {text}")):
                 return recorder.run(duration)
     except OSError as e:

@@ -86,11 +86,17 @@ def open_log(board: Board, port: str, out: Path | None, force: bool, warn, optio
         meta = header_meta(board, port, warn)
         if out is None:
             return NullWriter(), meta
-        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # a file where the folder should be
+            raise UserError(f"cannot create {out}: {out.parent} is not a folder") from None
         return log.LogWriter.create(out, meta, force=force), meta
     except FileExistsError:
         board.close()
         raise exists_error(out, option) from None
+    except UserError:
+        board.close()
+        raise
     except OSError as e:
         board.close()
         raise UserError(f"cannot create {out}: {e.strerror or e}") from None
@@ -106,10 +112,10 @@ def open_log(board: Board, port: str, out: Path | None, force: bool, warn, optio
 
 
 @contextlib.contextmanager
-def stop_on_signals(stop: threading.Event, hangup: bool = False):
+def stop_on_signals(stop: threading.Event, hangup: bool = True):
     """The first Ctrl-C (or SIGTERM) only sets stop, so the recording ends between two whole
-    log writes; a second one raises KeyboardInterrupt (the user insists). With hangup, a
-    closed terminal (SIGHUP) ends it the same way, unless SIGHUP is ignored (nohup)."""
+    log writes; a second one raises KeyboardInterrupt (the user insists). A closed terminal
+    (SIGHUP) ends it the same way, unless SIGHUP is ignored (nohup)."""
     def handler(signum, frame):
         if stop.is_set():
             raise KeyboardInterrupt
