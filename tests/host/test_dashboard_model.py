@@ -6,18 +6,33 @@ live Arrhenius damage against dose.arrhenius on the same log."""
 from __future__ import annotations
 
 import io
+import queue
 import threading
+import time
 
 import numpy as np
 import pytest
 from rich.console import Console
 from tgfw import codes
 from thermoguard import dose, frames, log, protocol
+from thermoguard.board import NoReply
 from thermoguard.dashboard import view
 from thermoguard.dashboard.keys import QUIT, Keys
-from thermoguard.dashboard.live import Inbox, key_chunks, run_live
-from thermoguard.dashboard.model import HIGH, LOW, MEDIUM, Model
-from thermoguard.dashboard.plain import Plain
+from thermoguard.dashboard.live import Commander, Inbox, NotSent, key_chunks, request_sender, run_live
+from thermoguard.dashboard.model import (
+    DEFAULT_PERIOD_S,
+    HIGH,
+    LOW,
+    MEDIUM,
+    NO_ANSWER,
+    NOT_SENT,
+    OK,
+    REFUSED,
+    Model,
+    dose_text,
+)
+from thermoguard.dashboard.plain import Plain, status_text
+from thermoguard.report import DOSE_CEILING
 
 CONFIG = {
     "sample_hz": 10, "stale_ms": 300, "host_timeout_s": 5,
@@ -204,10 +219,11 @@ def test_the_inbox_feeds_the_model_in_order():
     box = Inbox()
     box.items([tele(0, 1.0)])
     box.message("port lost: gone; reopening /dev/x")
-    box.answer("RESET", False, "still active: foramen:high")
+    box.answer("RESET", REFUSED, "still active: foramen:high")
     box.drain(m)
     assert m.last.seq == 0 and m.events[-1][1].startswith("port lost")
-    assert (m.answer.verb, m.answer.ok, m.answer.text) == ("RESET", False, "still active: foramen:high")
+    assert (m.answer.verb, m.answer.outcome, m.answer.text) == ("RESET", REFUSED, "still active: foramen:high")
+    assert not m.answer.ok
 
 
 def test_plain_lines_status_every_second_events_at_once_and_no_data():
@@ -238,7 +254,7 @@ def test_the_drawing_shows_banner_channels_link_and_the_answer():
     m.feed([tele(0, 27.4, codes.ARMED, temps=(80.0, 44.0), max_late_us=1500)], now=0.0)
     m.feed([tele(1, 27.5, codes.TRIPPED, temps=(80.0, 45.25), trip=(0, codes.C_HIGH), first=(1, codes.C_HIGH),
                  dose_cem43=(0, 2.5), max_late_us=1500)], now=0.1)
-    m.answered("RESET", False, "still active: foramen:high", 0.1)
+    m.answered("RESET", REFUSED, "still active: foramen:high", 0.1)
     keys = Keys()
     text = draw(m, 0.15, keys)
     assert "TRIPPED" in text and "first cause foramen:high at 27.5 s" in text
@@ -328,8 +344,145 @@ def test_the_live_loop_rings_the_bell_on_a_trip_and_the_banner_flashes():
 
 
 def test_a_dose_at_the_boards_ceiling_is_shown_as_at_least_that():
-    from thermoguard.dashboard.view import _dose
-    from thermoguard.report import DOSE_CEILING
+    assert dose_text(DOSE_CEILING) == ">=1.05e+06"
+    assert (dose_text(3.4), dose_text(250.0)) == ("3.40", "250")
+    assert view._dose(None) == "—"
 
-    assert _dose(DOSE_CEILING) == ">=1.05e+06"
-    assert (_dose(3.4), _dose(250.0), _dose(None)) == ("3.40", "250", "—")
+
+def test_the_plain_lines_and_the_live_view_write_a_dose_alike():
+    for board_dose, written in ((DOSE_CEILING, ">=1.05e+06"), (250.0, "250"), (3.25, "3.25")):
+        m = model()
+        m.feed([tele(0, 30.0, codes.ARMED, temps=(85.0, 43.0), dose_cem43=(board_dose, 0.0))], now=0.0)
+        line = status_text(m, 0.05)
+        assert f"tip 85.00 C +0.00 C/s CEM43 {written}  foramen" in line, line
+        row = next(r for r in draw(m, 0.05).splitlines() if r.split()[:1] == ["tip"])
+        assert f" {written} " in row, row
+
+
+def test_without_a_configuration_the_period_follows_the_frames():
+    """No configuration (GET failed): a board sampling at 1 Hz is not called frozen between
+    its frames, one at 10 Hz still is within 1 s, and the period stays within sample_hz's range."""
+    slow = Model(None, started=0.0)
+    assert slow.period_s == DEFAULT_PERIOD_S  # nothing to learn from yet
+    for k in range(5):
+        slow.feed([tele(k, 100.0 + k)], now=float(k))
+    assert slow.period_s == pytest.approx(1.0)
+    assert slow.stale_s(4.0 + 1.2) is None and slow.banner(4.0 + 1.2).state == "DISARMED"
+    assert slow.stale_s(4.0 + 1.6) == pytest.approx(1.6)
+    fast = Model(None, started=0.0)
+    for k in range(10):
+        fast.feed([tele(k, 100.0 + k / 10)], now=k / 10)
+    assert fast.period_s == pytest.approx(0.1)
+    assert fast.banner(0.9 + 0.7).state == "NO DATA"
+    # A few lost frames, a board restart (its time goes back) and a long silence do not
+    # stretch the period; a step beyond the slowest sample rate is bounded.
+    for k, t in enumerate((0.5, 0.6, 0.7, 3.7, 3.8, 0.1, 0.2, 0.3)):
+        fast.feed([tele(20 + k, t)], now=2.0 + k / 10)
+    assert fast.period_s == pytest.approx(0.1)
+    gap = Model(None, started=0.0)
+    gap.feed([tele(0, 1.0)], now=0.0)
+    gap.feed([tele(1, 61.0)], now=60.0)
+    assert gap.period_s == 1.0
+    assert Model(CONFIG).period_s == 0.1 and Model({**CONFIG, "sample_hz": 1}).period_s == 1.0
+
+
+class FakeBoard:
+    """A send for the Commander: each verb's answer waits until the test lets it through."""
+
+    def __init__(self, answers: dict) -> None:
+        self.answers = answers  # verb: (ok, text), or an exception to raise
+        self.gates = {verb: threading.Event() for verb in answers}
+        self.sent: queue.SimpleQueue = queue.SimpleQueue()
+
+    def send(self, verb: str, args: str) -> tuple[bool, str]:
+        self.sent.put(verb)
+        assert self.gates[verb].wait(30), f"{verb} was never let through"
+        answer = self.answers[verb]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class Answers:
+    """What came of the commands, in the order it came, from an inbox drained into a model."""
+
+    def __init__(self, m: Model, box: Inbox) -> None:
+        self.m, self.box, self.got = m, box, []
+
+    def next(self, verb: str, timeout: float = 10) -> tuple[str, str]:
+        """The (outcome, text) of the first command of verb not yet taken."""
+        end = time.monotonic() + timeout
+        while True:
+            self.got += [g for g in self.box.drain(self.m) if isinstance(g, tuple)]
+            for k, (v, outcome, text) in enumerate(self.got):
+                if v == verb:
+                    del self.got[k]
+                    return outcome, text
+            assert time.monotonic() < end, f"no answer to {verb} came"
+            time.sleep(0.01)
+
+
+def test_disarm_is_sent_at_once_while_another_command_waits():
+    board = FakeBoard({"ARM": NoReply("/dev/pts/1 did not answer ARM within 2 s"), "DISARM": (True, ""),
+                       "RESET": (True, "")})
+    m, box, keys = model(), Inbox(), Keys()
+    answers = Answers(m, box)
+    commander = Commander(board.send, box)
+    for key in "ayd":  # arm, confirmed; the board does not answer; disarm
+        action = keys.press(key)
+        if action is not None:
+            commander.start(*action)
+    assert board.sent.get(timeout=10) == "ARM"
+    assert board.sent.get(timeout=10) == "DISARM"  # sent while ARM still waits
+    board.gates["DISARM"].set()
+    assert answers.next("DISARM") == (OK, "")
+    assert m.answer.verb == "DISARM" and commander.busy == "ARM"
+    board.gates["DISARM"].clear()  # a DISARM that waits does not hold back the next one
+    assert commander.start("DISARM", "") and commander.start("DISARM", "")
+    assert [board.sent.get(timeout=10), board.sent.get(timeout=10)] == ["DISARM", "DISARM"]
+    # Any other command waits for the one in flight: not sent, and the operator is told.
+    assert not commander.start("RESET", "probe moved")
+    assert answers.next("RESET") == (NOT_SENT, "still waiting for the answer to ARM")
+    board.gates["DISARM"].set()
+    assert answers.next("DISARM") == answers.next("DISARM") == (OK, "")
+    board.gates["ARM"].set()
+    assert answers.next("ARM") == (NO_ANSWER, "/dev/pts/1 did not answer ARM within 2 s")
+    assert commander.busy is None
+    assert commander.start("RESET", "probe moved") and board.sent.get(timeout=10) == "RESET"
+    board.gates["RESET"].set()
+    assert answers.next("RESET") == (OK, "")
+
+
+def test_a_refusal_no_answer_and_not_sent_are_told_apart():
+    sent = []
+
+    def request(verb, args):  # as Recorder.request does
+        protocol.encode_command(verb, args)
+        sent.append(verb)
+        if verb == "ARM":
+            return [protocol.Reply(7, 1, 0, "ERR ARM tripped: reset first")]
+        if verb == "RESET":
+            raise NoReply("/dev/pts/1 did not answer RESET within 2 s")
+        if verb == "DISARM":
+            return [protocol.Reply(8, 1, 0, "OK DISARM")]
+        raise NotSent("/dev/pts/1 does not take bytes: the board is not reading")
+
+    m, box = model(), Inbox()
+    answers = Answers(m, box)
+    commander = Commander(request_sender(request), box)
+    shown = {}
+    for verb, args in (("ARM", ""), ("RESET", "probe moved"), ("DISARM", ""), ("GET", ""), ("RESET", "é")):
+        commander.start(verb, args)
+        outcome, _ = answers.next(verb)
+        shown[verb, args] = (outcome, draw(m, 0.0, Keys(), width=250).splitlines()[-1].strip())
+    assert shown["ARM", ""] == (REFUSED, "board's answer to ARM: refused: tripped: reset first")
+    outcome, text = shown["RESET", "probe moved"]
+    assert outcome == NO_ANSWER and "refused" not in text
+    assert text.startswith("no answer to RESET in time: it may have been sent and acted on: check the board's state")
+    assert "did not answer RESET within 2 s" in text
+    assert shown["DISARM", ""] == (OK, "board's answer to DISARM: OK")
+    outcome, text = shown["GET", ""]
+    assert outcome == NOT_SENT and text == "GET not sent: /dev/pts/1 does not take bytes: the board is not reading"
+    outcome, text = shown["RESET", "é"]  # cannot be encoded: never left the host
+    assert outcome == NOT_SENT and text.startswith("RESET not sent: ") and "refused" not in text
+    assert sent == ["ARM", "RESET", "DISARM", "GET"]

@@ -1,6 +1,11 @@
 """The dashboard's loop: items arrive from another thread (the recorder, the session runner)
 through an Inbox; this thread alone feeds the Model, draws it, reads the keys and hands
-the commands to a worker thread, so a slow answer never freezes the screen.
+the commands to worker threads, so a slow answer never freezes the screen.
+
+A command goes to `send(verb, args)`, which returns the board's answer as (ok, text) (not
+ok: the board refused, text is its reason), raises NotSent (or protocol.CommandError, a
+command that cannot be encoded) when the command never left the host, and raises anything
+else when no answer came (it may have been sent).
 """
 
 from __future__ import annotations
@@ -14,10 +19,16 @@ import time
 from collections.abc import Callable
 
 from thermoguard.dashboard.keys import ESC, QUIT, Keys
-from thermoguard.dashboard.model import Model
+from thermoguard.dashboard.model import NO_ANSWER, NOT_SENT, OK, REFUSED, Model
 from thermoguard.dashboard.plain import Plain
+from thermoguard.protocol import CommandError
 
 TICK_S = 0.1  # redraw and key polling: the NO DATA alarm shows well within 1 s
+SAFE = "DISARM"  # sent at once, whatever else is waiting for an answer
+
+
+class NotSent(Exception):
+    """The command never left the host (the port is lost, it would not take the bytes)."""
 
 
 class Inbox:
@@ -33,8 +44,9 @@ class Inbox:
     def message(self, text: str) -> None:
         self._q.put(("message", time.monotonic(), time.time(), text))
 
-    def answer(self, verb: str, ok: bool, text: str) -> None:
-        self._q.put(("answer", time.monotonic(), time.time(), (verb, ok, text)))
+    def answer(self, verb: str, outcome: str, text: str) -> None:
+        """What came of a command: model.OK, REFUSED, NO_ANSWER or NOT_SENT, and why."""
+        self._q.put(("answer", time.monotonic(), time.time(), (verb, outcome, text)))
 
     def drain(self, model: Model) -> list:
         """Feed the model everything waiting; returns the items and messages, in order."""
@@ -65,28 +77,67 @@ def key_chunks(data: bytes) -> list[str]:
 
 
 class Commander:
-    """Sends one operator command at a time on a worker thread; the answer goes to the inbox."""
+    """Sends operator commands on worker threads; what came of each goes to the inbox.
+
+    One command at a time waits for its answer, and another pressed meanwhile is not sent
+    (the operator is told), except DISARM: it only ever makes things safer, so it is sent
+    at once on a worker of its own, whatever is waiting.
+    """
 
     def __init__(self, send: Callable[[str, str], tuple[bool, str]], inbox: Inbox) -> None:
         self.send = send
         self.inbox = inbox
-        self.busy: str | None = None
+        self._lock = threading.Lock()
+        self._in_flight: list[str] = []
+
+    @property
+    def busy(self) -> str | None:
+        """The command waiting for its answer (the oldest, when DISARMs are too), or None."""
+        with self._lock:
+            return self._in_flight[0] if self._in_flight else None
 
     def start(self, verb: str, args: str) -> bool:
-        if self.busy is not None:
+        """Send verb on a worker; False (and the inbox told why) when it is not sent."""
+        with self._lock:
+            waiting = self._in_flight[0] if self._in_flight else None
+            if waiting is not None and verb != SAFE:
+                refused = waiting
+            else:
+                refused = None
+                self._in_flight.append(verb)
+        if refused is not None:
+            self.inbox.answer(verb, NOT_SENT, f"still waiting for the answer to {refused}")
             return False
-        self.busy = verb
-
-        def work():
-            try:
-                ok, text = self.send(verb, args)
-            except Exception as e:  # the dashboard must not die of a command
-                ok, text = False, f"not sent: {e}"
-            self.busy = None
-            self.inbox.answer(verb, ok, text)
-
-        threading.Thread(target=work, name=f"command-{verb}", daemon=True).start()
+        threading.Thread(target=self._work, args=(verb, args), name=f"command-{verb}", daemon=True).start()
         return True
+
+    def _work(self, verb: str, args: str) -> None:
+        try:
+            outcome, text = self._outcome(verb, args)
+        finally:
+            with self._lock:
+                self._in_flight.remove(verb)
+        self.inbox.answer(verb, outcome, text)
+
+    def _outcome(self, verb: str, args: str) -> tuple[str, str]:
+        try:
+            ok, text = self.send(verb, args)
+        except (NotSent, CommandError) as e:
+            return NOT_SENT, str(e) or type(e).__name__
+        except Exception as e:  # noqa: BLE001 - the dashboard must not die of a command; said on the screen
+            return NO_ANSWER, str(e) or type(e).__name__
+        return (OK if ok else REFUSED), text
+
+
+def request_sender(request: Callable[..., list]) -> Callable[[str, str], tuple[bool, str]]:
+    """A Commander's send from Recorder.request: the board's last reply as (ok, text). Its
+    exceptions pass on as they are: no answer (board.NoReply) is not a refusal."""
+
+    def send(verb: str, args: str) -> tuple[bool, str]:
+        r = request(verb, args)[-1]
+        return r.ok, r.detail or r.text
+
+    return send
 
 
 def run_live(model: Model, inbox: Inbox, stop: threading.Event, *, console, render: Callable,
@@ -129,8 +180,7 @@ def _draw(model, inbox, stop, console, render, keys, commander, fd, screen, link
                 if action == QUIT:
                     stop.set()
                 elif action is not None and commander is not None:
-                    if not commander.start(*action):
-                        model.answered(action[0], False, f"not sent: still waiting for {commander.busy}", now)
+                    commander.start(*action)  # not sent: the inbox says why, on the next drain
 
 
 def run_plain(model: Model, inbox: Inbox, stop: threading.Event, out=None,

@@ -11,12 +11,14 @@ figure computed here is the optional Arrhenius damage, from the same readings.
 
 A stream that stops is never shown as its last values: once no telemetry has arrived for
 one sample period plus NO_DATA_GRACE_S, `stale_s(now)` says for how long, the readings
-read as missing and the first alarm is "NO DATA".
+read as missing and the first alarm is "NO DATA". The sample period is the configuration's
+(`sample_hz`); without one it is learnt from the frames (`period_s`).
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -24,9 +26,12 @@ from tgfw import codes
 
 from thermoguard import protocol
 from thermoguard.dose import ArrheniusAccumulator
+from thermoguard.report import DOSE_CEILING
 
 NO_DATA_GRACE_S = 0.5  # beyond one sample period: at 10 Hz the alarm shows 0.6 s after the last frame
-DEFAULT_PERIOD_S = 0.1  # until the configuration or the frames say otherwise
+DEFAULT_PERIOD_S = 0.1  # without a configuration, until the frames say otherwise
+PERIOD_BOUNDS_S = (1 / 20, 1.0)  # sample_hz is 1 to 20 (tgfw.config): a period learnt from frames stays within
+PERIOD_STEPS = 15  # the learnt period is the median device-time step of this many recent frames
 FPS_WINDOW_S = 2.0
 RECENT_S = 10.0  # a link counter that went up this recently is a low-priority alarm
 TREND_S = 180.0  # the trend shows this much device time ...
@@ -80,12 +85,19 @@ class Trip:
     causes: str = ""  # every cause, from the TRIP event
 
 
+OK, REFUSED, NO_ANSWER, NOT_SENT = "ok", "refused", "no answer", "not sent"  # what came of a command
+
+
 @dataclass
 class Answer:
     verb: str
-    ok: bool
-    text: str
+    outcome: str  # OK, REFUSED (the board said ERR, text is its reason), NO_ANSWER (none in time: it
+    text: str  # may have been sent and acted on), NOT_SENT (it never left the host); text says why
     at: float
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == OK
 
 
 @dataclass
@@ -134,8 +146,9 @@ class Model:
         self.channel_cfg: list[dict] = [c if isinstance(c, dict) else {} for c in chans] if isinstance(
             chans, list) else []
         self.names = [c.get("name", f"ch{i}") for i, c in enumerate(self.channel_cfg)]
-        hz = self.config.get("sample_hz")
-        self.period_s = 1.0 / hz if isinstance(hz, (int, float)) and hz > 0 else DEFAULT_PERIOD_S
+        hz = _num(self.config.get("sample_hz"))
+        self.config_period_s = 1.0 / hz if hz is not None and hz > 0 else None
+        self._steps: deque[float] = deque(maxlen=PERIOD_STEPS)  # device-time steps between telemetry frames
         self.arrhenius = arrhenius
         self.started = started  # host time the monitoring began: NO DATA counts from here before any frame
         self.last: protocol.Telemetry | None = None
@@ -176,12 +189,29 @@ class Model:
         """A message of the host's own (port lost, reconnected)."""
         self.events.append((None, text, priority))
 
-    def answered(self, verb: str, ok: bool, text: str, now: float) -> None:
-        """The board's answer to an operator command (or why none came)."""
-        self.answer = Answer(verb, ok, text, now)
+    def answered(self, verb: str, outcome: str, text: str, now: float) -> None:
+        """What came of an operator command: the board's answer (OK, REFUSED), or why there is
+        none (NO_ANSWER, NOT_SENT)."""
+        if outcome not in (OK, REFUSED, NO_ANSWER, NOT_SENT):
+            raise ValueError(f"unknown outcome {outcome!r}")
+        self.answer = Answer(verb, outcome, text, now)
+
+    @property
+    def period_s(self) -> float:
+        """The board's sample period: the configuration's; without one, the median step of
+        device time between recent frames (within PERIOD_BOUNDS_S); DEFAULT_PERIOD_S before
+        two frames have come."""
+        if self.config_period_s is not None:
+            return self.config_period_s
+        if not self._steps:
+            return DEFAULT_PERIOD_S
+        low, high = PERIOD_BOUNDS_S
+        return min(high, max(low, statistics.median(self._steps)))
 
     def _telemetry(self, t: protocol.Telemetry, now: float, wall: float | None) -> None:
         before = self.last
+        if before is not None and t.t_dev_s > before.t_dev_s:  # not across a restart (device time went back)
+            self._steps.append(t.t_dev_s - before.t_dev_s)
         self.last, self.last_at = t, now
         self._arrivals.append(now)
         if self._first_at is None:
@@ -336,3 +366,11 @@ class Model:
 
 def _num(v) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def dose_text(v: float) -> str:
+    """A CEM43 dose as the live view and the plain lines both write it. At the board's
+    ceiling its counter stops, so the true dose is at least that: `>=1.05e+06`."""
+    if v >= DOSE_CEILING:
+        return f">={DOSE_CEILING:.3g}"
+    return f"{v:.2f}" if v < 100 else f"{v:.0f}"

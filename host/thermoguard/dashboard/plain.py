@@ -1,13 +1,14 @@
 """The dashboard as plain lines, for a stdout that is not a terminal (a pipe, a file, CI).
 
-A status line about once a second (`status`); events, trips, alarms that start and the
-answers to commands at once (`items`, `alarm_lines`). The same Model as the live view.
+A status line about once a second (`status_text`); events and trips (`items`) and the
+NO DATA alarm (`tick`) the moment they come. The same Model as the live view, and the same
+dose formatting (model.dose_text).
 """
 
 from __future__ import annotations
 
 from thermoguard import protocol
-from thermoguard.dashboard.model import HIGH, Model
+from thermoguard.dashboard.model import HIGH, Model, dose_text
 
 STATUS_EVERY_S = 1.0
 
@@ -25,7 +26,7 @@ def status_text(model: Model, now: float) -> str:
         if r.rate_c_per_s is not None:
             extra += f" {r.rate_c_per_s:+.2f} C/s"
         if r.dose_cem43 is not None and r.dose_cem43 >= 0.005:
-            extra += f" CEM43 {r.dose_cem43:.2f}" if r.dose_cem43 < 100 else f" CEM43 {r.dose_cem43:.0f}"
+            extra += f" CEM43 {dose_text(r.dose_cem43)}"
         if r.omega:
             extra += f" Omega {r.omega:.3g}"
         if r.trips:

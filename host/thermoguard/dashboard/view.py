@@ -17,8 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from thermoguard.dashboard.keys import Keys
-from thermoguard.dashboard.model import HIGH, LOW, MEDIUM, TREND_S, Model, Row
-from thermoguard.report import DOSE_CEILING
+from thermoguard.dashboard.model import HIGH, LOW, MEDIUM, NO_ANSWER, NOT_SENT, OK, TREND_S, Model, Row, dose_text
 
 PRIORITY_STYLE = {HIGH: "bold red", MEDIUM: "bold yellow", LOW: "cyan"}
 PRIORITY_MARK = {HIGH: "!!!", MEDIUM: "!! ", LOW: "!  "}
@@ -145,11 +144,7 @@ def _row_cells(r: Row, arrh: bool, compact: bool = False) -> list:
 
 
 def _dose(v: float | None) -> str:
-    if v is None:
-        return DASH
-    if v >= DOSE_CEILING:  # the board's counter stops there: the true dose is higher
-        return f">={v:.3g}"
-    return f"{v:.2f}" if v < 100 else f"{v:.0f}"
+    return DASH if v is None else dose_text(v)
 
 
 def sparkline(values: list[float | None], width: int) -> tuple[Text, float | None, float | None]:
@@ -234,7 +229,26 @@ def _keys(model: Model, keys: Keys, now: float) -> Text:
         out.append(" keys: " + keys.help, style="bold")
     a = model.answer
     if a is not None:
-        out.append("\n board's answer to ")
-        out.append(f"{a.verb}: ", style="bold")
-        out.append(("OK" if a.ok else "refused: ") + ("" if a.ok else a.text), style="green" if a.ok else "bold yellow")
+        out.append("\n")
+        out.append_text(answer_text(a.verb, a.outcome, a.text))
+    return out
+
+
+def answer_text(verb: str, outcome: str, text: str) -> Text:
+    """What came of a command, in words that tell the board's refusal from the host's failure."""
+    out = Text()
+    if outcome == OK:
+        out.append(" board's answer to ")
+        out.append(f"{verb}: ", style="bold")
+        out.append("OK", style="green")
+    elif outcome == NO_ANSWER:
+        out.append(f" no answer to {verb} in time", style="bold red")
+        out.append(f": it may have been sent and acted on: check the board's state ({text})", style="red")
+    elif outcome == NOT_SENT:
+        out.append(f" {verb} not sent", style="bold yellow")
+        out.append(f": {text}", style="yellow")
+    else:
+        out.append(" board's answer to ")
+        out.append(f"{verb}: ", style="bold")
+        out.append(f"refused: {text}", style="bold yellow")
     return out
