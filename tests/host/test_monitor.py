@@ -14,12 +14,43 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 EXE = str(Path(sys.executable).with_name("thermoguard"))
 START_TIMEOUT_S = 15
+END_TIMEOUT_S = 15
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """Make sure proc is gone (a stopped one too) and reaped."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+@contextmanager
+def running(args: list[str], **kw) -> Iterator[subprocess.Popen]:
+    """A subprocess that is killed when the block ends, however it ends."""
+    proc = subprocess.Popen(args, **kw)
+    try:
+        yield proc
+    finally:
+        kill(proc)
+
+
+def interrupt(proc: subprocess.Popen, timeout: float = END_TIMEOUT_S) -> int:
+    """Ctrl-C, then its exit code; killed, and the test fails, when it does not end within timeout."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        raise AssertionError(f"{proc.args[:2]} did not end within {timeout} s of Ctrl-C: killed") from None
 
 # foramen (protective, 45 C) stays at body temperature, then warms past its limit and stays
 # there, so the board trips and refuses a reset while the cause is active.
@@ -42,8 +73,12 @@ class Board:
             (tmp / "scenario.csv").write_text(scenario)
             args += ["--scenario", str(tmp / "scenario.csv")]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT_S)
-        self.port = self.proc.stdout.readline().decode().strip() if ready else ""
+        try:
+            ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT_S)
+            self.port = self.proc.stdout.readline().decode().strip() if ready else ""
+        except BaseException:
+            self.stop()
+            raise
         if not self.port:
             self.stop()
             raise AssertionError(f"the virtual board printed no port: {self.proc.stderr.read().decode()}")
@@ -55,16 +90,17 @@ class Board:
         self.proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGCONT)
+                self.proc.terminate()
                 self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            stream.close()
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            kill(self.proc)
+            for stream in (self.proc.stdout, self.proc.stderr):
+                stream.close()
 
 
 @pytest.fixture
@@ -82,9 +118,14 @@ def board(tmp_path):
         boards.append(b)
         return b
 
-    yield start
-    for b in boards:
-        b.stop()
+    try:
+        yield start
+    finally:
+        for b in boards:
+            try:
+                b.stop()
+            finally:
+                kill(b.proc)  # the next one is stopped even when this one's stop failed
 
 
 class Lines:
@@ -120,48 +161,79 @@ def verify(log: Path) -> None:
 def test_plain_lines_without_a_terminal_a_frozen_stream_and_ctrl_c(board, env, tmp_path):
     b = board()
     log = tmp_path / "m.tglog"
-    proc = subprocess.Popen([EXE, "monitor", "--port", b.port, "--log", str(log), "--arrhenius"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out = Lines(proc)
-    try:
-        out.wait(f"monitoring {re.escape(b.port)} .*board virtual")
-        k = out.wait(r"^\s+[\d.]+ s  DISARMED\s+RF off  tip 3[67]\.\d\d C .*foramen 3[67]\.\d\d C .*frames/s")
-        out.wait(r"DISARMED", since=k + 1)  # a status line again, a second or so later
-        b.freeze()
-        k = out.wait(r"^\*\*\* HIGH ALARM: NO DATA for \d+ s: last state DISARMED")
-        k = out.wait(r"^NO DATA for \d+ s", since=k + 1)  # the status line says it too, with no reading
-        b.thaw()
-        out.wait(r"DISARMED\s+RF off  tip", since=k + 1)
-    finally:
-        proc.send_signal(signal.SIGINT)
+    with running([EXE, "monitor", "--port", b.port, "--log", str(log), "--arrhenius"], env=env,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        out = Lines(proc)
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert proc.returncode == 0, proc.stderr.read()
+            out.wait(f"monitoring {re.escape(b.port)} .*board virtual")
+            k = out.wait(r"^\s+[\d.]+ s  DISARMED\s+RF off  tip 3[67]\.\d\d C .*foramen 3[67]\.\d\d C .*frames/s")
+            out.wait(r"DISARMED", since=k + 1)  # a status line again, a second or so later
+            b.freeze()
+            k = out.wait(r"^\*\*\* HIGH ALARM: NO DATA for \d+ s: last state DISARMED")
+            k = out.wait(r"^NO DATA for \d+ s", since=k + 1)  # the status line says it too, with no reading
+            b.thaw()
+            out.wait(r"DISARMED\s+RF off  tip", since=k + 1)
+        finally:
+            code = interrupt(proc)
+        stderr = proc.stderr.read()
+    assert code == 0, stderr
     out._thread.join(5)
     assert f"log: {log}" in out.lines and any(line.startswith("recorded ") for line in out.lines)
-    assert "Traceback" not in proc.stderr.read()
+    assert "Traceback" not in stderr
     verify(log)
 
 
 def test_no_log_records_nothing_and_arrhenius_parameters_imply_omega(board, env, tmp_path):
     b = board()
-    proc = subprocess.Popen([EXE, "monitor", "--port", b.port, "--no-log", "--arrhenius-a", "7.39e39",
-                             "--arrhenius-ea", "2.577e5"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    out = Lines(proc)
-    try:
-        out.wait(r"log none")
-        out.wait(r"DISARMED .*tip 3[67]\.\d\d C .*Omega \d")  # Omega: computed here, from the readings
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(15)
-    assert proc.returncode == 0, proc.stderr.read()
+    with running([EXE, "monitor", "--port", b.port, "--no-log", "--arrhenius-a", "7.39e39",
+                  "--arrhenius-ea", "2.577e5"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True) as proc:
+        out = Lines(proc)
+        try:
+            out.wait(r"log none")
+            out.wait(r"DISARMED .*tip 3[67]\.\d\d C .*Omega \d")  # Omega: computed here, from the readings
+        finally:
+            code = interrupt(proc)
+        stderr = proc.stderr.read()
+    assert code == 0, stderr
     out._thread.join(5)
     assert "log: none (--no-log)" in out.lines
     assert list(tmp_path.rglob("*.tglog")) == []
+
+
+def test_a_process_that_does_not_end_is_killed_and_fails_the_test():
+    """What the tests above rely on: a monitor that ignores Ctrl-C is killed, never left behind."""
+    deaf = [sys.executable, "-c", "import signal, sys, time\n"
+            "signal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(120)"]
+    with running(deaf, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout.readline() == "ready\n"
+        with pytest.raises(AssertionError, match="did not end within 0.5 s of Ctrl-C: killed"):
+            interrupt(proc, timeout=0.5)
+        assert proc.returncode == -signal.SIGKILL
+    proc.stdout.close()
+    with pytest.raises(RuntimeError), running(deaf, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout.readline() == "ready\n"
+        raise RuntimeError("a test failing half-way")
+    assert proc.returncode == -signal.SIGKILL
+    proc.stdout.close()
+
+
+def test_closing_the_terminal_kills_what_ran_in_it(tmp_path):
+    t = Tmux(tmp_path, f"{sys.executable} -c 'import signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+                       "print(\"up\", flush=True); time.sleep(120)'", dict(os.environ))
+    try:
+        t.wait(r"(?m)^up$")
+        group = t.pane_pid
+    finally:
+        t.close()
+    end = time.monotonic() + 10  # SIGKILL is delivered at once; the reaping (by init) may lag
+    while True:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < end, "what ran in the terminal outlived it"
+        time.sleep(0.05)
 
 
 def test_bad_input_is_one_sentence(board, env, tmp_path):
@@ -198,7 +270,13 @@ class Tmux:
                         "the dashboard is tested in a real terminal")
         self.socket = str(tmp / "tmux.sock")
         self.env = env
-        self.run("new-session", "-d", "-s", "tg", "-x", str(width), "-y", str(height), command)
+        self.pane_pid: int | None = None
+        try:
+            self.run("new-session", "-d", "-s", "tg", "-x", str(width), "-y", str(height), command)
+            self.pane_pid = int(self.run("list-panes", "-t", "tg", "-F", "#{pane_pid}").split()[0])
+        except BaseException:
+            self.close()
+            raise
 
     def run(self, *args: str) -> str:
         proc = subprocess.run([self.tmux, "-S", self.socket, *args], capture_output=True, text=True, timeout=10,
@@ -224,7 +302,16 @@ class Tmux:
             time.sleep(0.1)
 
     def close(self) -> None:
-        subprocess.run([self.tmux, "-S", self.socket, "kill-server"], capture_output=True, timeout=10)
+        """End the server and kill what ran in its pane (the pane is a process group of its
+        own: the shell, the program under test and what it started), so nothing is left behind."""
+        try:
+            subprocess.run([self.tmux, "-S", self.socket, "kill-server"], capture_output=True, timeout=10)
+        finally:
+            if self.pane_pid is not None:
+                try:
+                    os.killpg(self.pane_pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass  # already gone
 
 
 def test_the_dashboard_in_a_terminal_arm_trip_reset_refused_frozen_quit(board, env, tmp_path):
@@ -255,6 +342,12 @@ def test_the_dashboard_in_a_terminal_arm_trip_reset_refused_frozen_quit(board, e
         screen = t.wait(r"NO DATA\s+NO DATA for \d+ s: last state TRIPPED")
         row = next(line for line in screen.splitlines() if line.lstrip().startswith("foramen "))
         assert "—" in row and not re.search(r"4\d\.\d\d", row)  # blanked, not the last reading
+        # The board does not answer: ARM waits for its answer, and DISARM is sent all the same.
+        t.keys("a")
+        t.wait(r"Arm the board\?")
+        t.keys("y", "d")
+        screen = t.wait(r"DISARM[\s\S]*did\s+not\s+answer\s+DISARM\s+within")
+        assert "still waiting" not in screen
         b.thaw()
         t.wait(r"TRIPPED\s+RF off")
         t.keys("q")
