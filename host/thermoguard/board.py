@@ -33,6 +33,10 @@ class NoReply(PortError):
     """The board did not answer a command in time."""
 
 
+class NotSent(NoReply):
+    """The command never left the host (the port was lost, or would not take the bytes)."""
+
+
 @dataclass(frozen=True)
 class BoardInfo:
     """What INFO says: `fw=0.1.0 board=virtual config=af0809de state=DISARMED [error=<why>]`."""

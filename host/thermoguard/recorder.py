@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from thermoguard import protocol
-from thermoguard.board import REPLY_TIMEOUT_S, BoardInfo, NoReply, parse_info
+from thermoguard.board import REPLY_TIMEOUT_S, BoardInfo, NoReply, NotSent, parse_info
 from thermoguard.log import LogWriter
 from thermoguard.transport import PortLost, Transport
 
@@ -157,11 +157,14 @@ class Recorder:
             if req.abandoned:
                 if not req.sent:
                     why = f" ({self._holding()})" if self._holding() else ""
-                    raise NoReply(f"{verb} was not sent within {timeout:g} s{why}; it will not be sent later")
+                    raise NotSent(f"{verb} was not sent within {timeout:g} s{why}; it will not be sent later")
                 raise NoReply(f"{self.transport.url} did not answer {verb} within {timeout:g} s; it was sent, "
                               "so the board may have acted on it: check its state")
         if req.error:
-            raise NoReply(f"{verb} did not reach the board: {req.error}")
+            if not req.sent:
+                raise NotSent(f"{verb} did not reach the board: {req.error}")
+            raise NoReply(f"{verb} was sent but no answer came: {req.error}; the board may have acted on it: "
+                          "check its state")
         return req.replies
 
     def _holding(self) -> str:

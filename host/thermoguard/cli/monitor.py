@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from thermoguard import dose, relay
-from thermoguard.board import NoReply
 from thermoguard.cli import session
 from thermoguard.cli.common import UserError, default_log, positive_seconds
 from thermoguard.dashboard import live, view
@@ -112,13 +111,7 @@ def run(args) -> int:
             s = recorder.stats
             m.link(now, crc_errors=s.crc_errors, lost=s.lost, gaps=s.gaps, garbage=s.garbage)
 
-        def send(verb: str, args_: str) -> tuple[bool, str]:
-            try:
-                replies = recorder.request(verb, args_, origin="the dashboard's keys")
-            except NoReply as e:
-                return False, str(e)
-            r = replies[-1]
-            return r.ok, r.detail or r.text
+        send = live.request_sender(functools.partial(recorder.request, origin="the dashboard's keys"))
 
         title = f"thermoguard monitor  {args.port}  {what}"
         with session.stop_on_signals(recorder.stop), \

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from thermoguard.board import NotSent
 from thermoguard.dashboard.keys import ESC, QUIT, Keys
 from thermoguard.dashboard.model import NO_ANSWER, NOT_SENT, OK, REFUSED, Model
 from thermoguard.dashboard.plain import Plain
@@ -25,10 +26,6 @@ from thermoguard.protocol import CommandError
 
 TICK_S = 0.1  # redraw and key polling: the NO DATA alarm shows well within 1 s
 SAFE = "DISARM"  # sent at once, whatever else is waiting for an answer
-
-
-class NotSent(Exception):
-    """The command never left the host (the port is lost, it would not take the bytes)."""
 
 
 class Inbox:
