@@ -210,15 +210,20 @@ class VirtualBoard(SerialClient):
             args += ["--board-dir", str(board_dir)]
         if socket:
             args += ["--socket", "0"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
         self._client()
-        self.port = self._first_line()
+        self.port = ""
+        self.proc: subprocess.Popen | None = None
+        try:
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
+            self.port = self._first_line()
+        except BaseException:
+            self.stop()
+            raise
 
     def _first_line(self) -> str:
         ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT_S)
         line = self.proc.stdout.readline().decode().strip() if ready else ""
         if not line:
-            self.stop()
             raise BoardTimeout(f"thermoguard virtual printed no port: {self.stderr()}")
         return line
 
@@ -230,7 +235,7 @@ class VirtualBoard(SerialClient):
 
     def stderr(self) -> str:
         """What the bridge printed on stderr so far."""
-        stream = self.proc.stderr
+        stream = self.proc.stderr if self.proc is not None else None
         if stream is None or stream.closed:
             return ""
         os.set_blocking(stream.fileno(), False)
@@ -245,16 +250,18 @@ class VirtualBoard(SerialClient):
         if self._control is not None:
             self._control.close()
             self._control = None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None and not stream.closed:
-                stream.close()
+        proc = self.proc
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None and not stream.closed:
+                    stream.close()
         shutil.rmtree(self._ctl_dir, ignore_errors=True)
 
     def log_text(self) -> str:
@@ -355,28 +362,48 @@ def virtual_board(request, tmp_path):
         boards.append(board)
         return board
 
-    yield start
+    try:
+        yield start
+    finally:
+        stop_all(boards)
+
+
+def stop_all(boards: list[SerialClient]) -> None:
+    """Stop every board, even when stopping one of them fails (the first failure is raised
+    once all are stopped)."""
+    error: BaseException | None = None
     for board in boards:
-        board.stop()
+        try:
+            board.stop()
+        except BaseException as e:  # noqa: BLE001 - raised below, after the other boards
+            error = error or e
+    if error is not None:
+        raise error
 
 
 @pytest.fixture
 def board(request, tmp_path):
-    """The board under test: virtual by default, the one on --port otherwise."""
+    """The board under test: virtual by default, the one on --port otherwise. Whatever
+    fails while it is set up, the board is stopped (its port closed, a real board disarmed)."""
     port = request.config.getoption("--port")
     if port and request.node.get_closest_marker("needs_control"):
         pytest.skip("needs the virtual board's control channel; the board on --port has none")
     boards: list[SerialClient] = request.node.__dict__.setdefault("_virtual_boards", [])
-    if port:
-        b: SerialClient = RealBoard(port, request.config.getoption("--board"))
-        boards.append(b)
-        b.prepare()
-    else:
-        marker = request.node.get_closest_marker("board")
-        b = VirtualBoard(tmp_path, **(marker.kwargs if marker else {}))
-        boards.append(b)
-    yield b
-    b.stop()
+    mine: list[SerialClient] = []
+    try:
+        if port:
+            b: SerialClient = RealBoard(port, request.config.getoption("--board"))
+            boards.append(b)
+            mine.append(b)
+            b.prepare()
+        else:
+            marker = request.node.get_closest_marker("board")
+            b = VirtualBoard(tmp_path, **(marker.kwargs if marker else {}))
+            boards.append(b)
+            mine.append(b)
+        yield b
+    finally:
+        stop_all(mine)
 
 
 @pytest.fixture
