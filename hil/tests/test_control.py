@@ -115,17 +115,37 @@ def test_overrides_take_precedence_over_the_scenario_until_cleared(virtual_board
 @pytest.mark.needs_control
 @pytest.mark.board(speed=4)
 def test_bad_control_requests_are_refused_in_one_sentence(board):
+    """A refused request changes nothing: not the bridge's overrides, not the chips, not the
+    board. Each one below has a part that would be valid on its own (a temperature of 40 C
+    beside a bad fault word or channel), so a request half applied before it was refused
+    would show up on the chips."""
     ctl = board.control
+    board.telemetry(fit, what="healthy telemetry")
+    pins = ctl.pins()
     with pytest.raises(ControlError, match="no channel 'spine'.*tip, foramen"):
         ctl.set_channel("spine", temp_c=40.0)
     with pytest.raises(ControlError, match="fault 'melted' is none of open"):
-        ctl.set_channel("tip", fault="melted")
+        ctl.set_channel("tip", temp_c=40.0, fault="melted")
     with pytest.raises(ControlError, match="temp_c is a number"):
-        ctl.request("set", channel="tip", temp_c="hot")
+        ctl.request("set", channel="foramen", temp_c="hot", fault="open")
+    with pytest.raises(ControlError, match="no channel 'spine'"):
+        ctl.clear("spine")
     with pytest.raises(ControlError, match="unknown op"):
         ctl.request("explode")
     assert ctl.status()["overrides"] == {}
-    assert board.telemetry(fit).state == codes.DISARMED  # nothing reached the board
+    # By now the chips have converted anything that reached them, and the next cycle read it:
+    # every channel still reads the 37.0 C of a board without a scenario, without a fault.
+    after_s = ctl.clock()["clock_us"] / 1e6 + CONVERSION_S + CYCLE_S
+    since = board.mark()
+    board.telemetry(lambda t: t.t_dev_s > after_s + CYCLE_S, since=since, what="telemetry after the requests")
+    later = [t for t in board.items[since[1]:] if isinstance(t, protocol.Telemetry) and t.t_dev_s > after_s]
+    assert later
+    for t in later:
+        assert t.state == codes.DISARMED and fit(t), t
+        assert all(abs(c.temp_c - 37.0) < 0.3 for c in t.channels), t
+    assert ctl.pins() == pins  # the interlock and its readback as they were
+    clock = ctl.clock()
+    assert clock["resets"] == 0 and clock["reset_cause"] == 1  # the board still in its first run since power-on
 
 
 @pytest.mark.req("SR-HIL-17", "SR-GRD-07")
