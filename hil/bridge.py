@@ -4,7 +4,8 @@ second pty (or a TCP socket) that clients open like a board's USB serial port.
     client (pyserial, mpremote, thermoguard)
         |  /dev/pts/N (the bridge keeps its own handle open) or socket://127.0.0.1:PORT
     Bridge  (this module, CPython)            <- control socket (ControlServer, thermoguard.vcontrol)
-        |  a fresh raw pty for each run of the board, plus a control pipe each way
+        |  a fresh raw pty for each run of the board (no client can open it: private_pty),
+        |  plus a control pipe each way; the board dies with the bridge
     micropython -i hil/device/vstart.py   (the board folder mounted at /, and its control thread)
 
 The bridge does what a board's reset circuitry and USB-serial chip would do and the Unix
@@ -26,6 +27,7 @@ port cannot (docs/virtual-board.md):
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import json
@@ -38,6 +40,7 @@ import socket
 import stat
 import subprocess
 import sys
+import termios
 import time
 import tty
 from pathlib import Path
@@ -67,6 +70,7 @@ MAX_PENDING = 1 << 20  # bytes of client input kept while the board does not rea
 CRASH_BACKOFF_S = 1.0  # a board that dies at once is restarted no faster than this
 READY_TIMEOUT_S = 10.0  # input flows after this even if the board never said it was set up
 ANSWER_TIMEOUT_S = 2.0  # a control request the board's thread has not answered by then fails
+PR_SET_PDEATHSIG = 1  # prctl(2)
 FAULT_WORDS = ("open", "short_gnd", "short_vcc", "zeros", "ones", "stuck", "absent")  # scenario words
 
 
@@ -117,6 +121,50 @@ def raw_pty() -> tuple[int, int]:
     tty.setraw(slave)
     _nonblocking(master)
     return master, slave
+
+
+def private_pty() -> tuple[int, int]:
+    """A raw pty pair whose slave no client can open as a board: the bridge's own handle
+    holds an exclusive flock on it (pyserial's exclusive=True, as thermoguard's host opens
+    ports, then fails as busy) and the tty is in exclusive mode (TIOCEXCL: any other open
+    fails with EBUSY, except by a process with CAP_SYS_ADMIN). A /dev/pts/N path once
+    served to clients is reused by the system for later ptys, so a client reconnecting to
+    an old board's path must not land on this one and read the board's bytes. A pair
+    someone opened and locked in the moment before the lock is given up for another."""
+    for _ in range(8):
+        master, slave = raw_pty()
+        try:
+            fcntl.flock(slave, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(master)
+            os.close(slave)
+            continue
+        fcntl.ioctl(slave, termios.TIOCEXCL)
+        return master, slave
+    raise OSError(errno.EBUSY, "every new pty was taken before the bridge could lock it")
+
+
+def _die_with_parent():
+    """A preexec_fn that ends the child when the process that started it dies, even by
+    SIGKILL (Linux: PR_SET_PDEATHSIG), so that no board runs on without its bridge; None
+    where prctl is missing (the board's control thread still ends it when its command pipe
+    closes, hil/device/vstart.py). The signal comes when the thread that started the child
+    ends: the bridge starts every run from the thread that runs its loop."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the bridge died before the request took hold
+            os._exit(1)
+
+    return preexec
 
 
 # The client side.
@@ -320,19 +368,27 @@ class BoardRun:
     """One run of the MicroPython Unix port, from a (virtual) power-on or reset to its end."""
 
     def __init__(self, command: list[str], board_dir: Path, env: dict[str, str], requests: bytes = b"") -> None:
-        self.master, slave = raw_pty()
+        # The bridge keeps its locked handle on the slave until close(): the path stays
+        # unopenable for as long as it exists (private_pty).
+        self.master, self._slave = private_pty()
         ctl_r, ctl_w = os.pipe()
         cmd_r, cmd_w = os.pipe()
         if requests:  # what must hold from the first instruction on (the overrides)
             os.write(cmd_w, requests)
         env = dict(env, TG_VB_CTL=str(ctl_w), TG_VB_CMD=str(cmd_r))
         try:
+            # A session of its own (the bridge ends the whole group), and it dies with the
+            # bridge: a board left running after its bridge was killed would hold the
+            # board folder and spin on a closed pty.
             self.proc = subprocess.Popen(
-                command, stdin=slave, stdout=slave, stderr=slave, cwd=str(board_dir), env=env,
-                pass_fds=(ctl_w, cmd_r), start_new_session=True,
+                command, stdin=self._slave, stdout=self._slave, stderr=self._slave, cwd=str(board_dir), env=env,
+                pass_fds=(ctl_w, cmd_r), start_new_session=True, preexec_fn=_die_with_parent(),
             )
+        except BaseException:
+            for fd in (self.master, self._slave, ctl_r, cmd_w):
+                os.close(fd)
+            raise
         finally:
-            os.close(slave)
             os.close(ctl_w)
             os.close(cmd_r)
         self.ctl = ctl_r
@@ -370,7 +426,7 @@ class BoardRun:
         except (BlockingIOError, InterruptedError):
             return None if self.proc.poll() is not None and not self._readable() else b""
         except OSError as e:
-            if e.errno == errno.EIO:  # every slave handle is closed: the process is gone
+            if e.errno == errno.EIO:  # the pty hung up: nothing more will come
                 return None
             raise
         return data if data else None
@@ -426,7 +482,9 @@ class BoardRun:
         self.kill()
         code = self.proc.wait()
         self.read_ctl()
-        for fd in (self.master, self.ctl, self.cmd):
+        # The master first: closing it removes the slave's path, so the lock is let go only
+        # once nothing can open the pty any more.
+        for fd in (self.master, self._slave, self.ctl, self.cmd):
             try:
                 os.close(fd)
             except OSError:
@@ -520,7 +578,8 @@ class Bridge:
                 rlist.append(board.ctl)
             if self._pending and board.ready:
                 wlist.append(board.master)
-        if self._holding or self._restart_at is not None or self._requests:
+        ending = board is not None and not board.ended and not board.ctl_open  # its end is near: see it soon
+        if self._holding or self._restart_at is not None or self._requests or ending:
             timeout = min(timeout, 0.01)
         try:
             readable, writable, _ = select.select(rlist, wlist, [], timeout)

@@ -14,7 +14,8 @@ The settings:
 
     TG_VB_DIR       the board folder (mounted at /)
     TG_VB_CTL       file descriptor of the pipe to the bridge (-1: none)
-    TG_VB_CMD       file descriptor of the pipe from the bridge (-1: none)
+    TG_VB_CMD       file descriptor of the pipe from the bridge (-1: none); when it
+                    closes, the bridge has died and the process ends
     TG_VB_MODE      "friendly" (run boot.py then main.py), "raw" (boot.py only, as after
                     a soft reset in the raw REPL) or "session" (boot.py, then the monitor
                     until the scenario's end; a reset ends the session)
@@ -193,11 +194,20 @@ class _Board:
     def read_requests(self, poller, timeout_ms):
         for _ in poller.poll(timeout_ms):
             line = self.cmd.readline()
-            if not line:  # the bridge has gone: nothing more will come
+            if not line:  # the bridge has gone: the board has lost its power
                 poller.unregister(self.cmd)
                 self.cmd = None
+                self.power_lost()
                 return
             self.request(line.decode())
+
+    def power_lost(self):
+        """The bridge holds the command pipe open as long as it serves this board, so its
+        end means the bridge died (a board is never left running without it: nothing would
+        read its port, and it would hold its folder). The process ends here, from any
+        thread, even while the main thread hangs."""
+        self.resetting = True
+        os.system("kill -KILL $PPID")  # the shell's parent: this process
 
     def cpu_ms(self):
         """CPU time of the main thread so far (ms), or real time where /proc is missing."""

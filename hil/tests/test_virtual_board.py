@@ -3,6 +3,9 @@ MicroPython Unix port, reached only through its port, by pyserial and by mpremot
 
 from __future__ import annotations
 
+import os
+import select
+import signal
 import subprocess
 import sys
 import time
@@ -10,9 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import serial
 from tgfw import codes
 from thermoguard import frames, protocol
+from thermoguard.transport import PortError, open_serial
 
+ROOT = Path(__file__).resolve().parents[2]
 BODY_C = 37.0
 READBACK_PIN = 14  # boards/virtual.py
 
@@ -250,3 +256,143 @@ def test_a_session_log_is_a_scenario_and_the_board_trips_at_the_same_cycle(virtu
     assert (t.t_s, t.t_us) == (original.t_s, original.t_us)  # the same cycle of device time
     assert t.first_cause_text(fr.names) == original.first_cause_text(fr.names)
     assert t.first_cause_text(fr.names).startswith("foramen:")
+
+
+# The board's processes and its ptys (docs/virtual-board.md, Processes and ports).
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is pid."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat[stat.rfind(")") + 2:].split()[1]) == pid:
+            out.append(int(name))
+    return out
+
+
+def board_process(bridge_pid: int, timeout: float = 10) -> int:
+    """The MicroPython process a bridge runs."""
+    end = time.monotonic() + timeout
+    while True:
+        for pid in children(bridge_pid):
+            try:
+                if "micropython" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                    return pid
+            except OSError:
+                continue
+        assert time.monotonic() < end, f"no micropython process under {bridge_pid} within {timeout} s"
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] not in "ZX"
+
+
+def wait_gone(pid: int, timeout: float = 5) -> bool:
+    end = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def internal_pty(board) -> str:
+    """The path of the pty between the bridge and the running MicroPython process."""
+    path = os.readlink(f"/proc/{board_process(board.proc.pid)}/fd/0")
+    assert path.startswith("/dev/pts/") and path != board.port
+    return path
+
+
+def test_the_board_side_pty_cannot_be_opened_as_a_board(virtual_board):
+    """A client reconnecting to an old board's /dev/pts/N, which the system has since given
+    to another board's internals, is refused there (as busy) and takes none of its bytes."""
+    board = virtual_board(speed=4)
+    ctl = board.control
+    board.telemetry(healthy)
+    for _ in range(2):  # each run of the board has a pty of its own: the first, then one after a power cycle
+        inner = internal_pty(board)
+        with pytest.raises(serial.SerialException, match="lock"):
+            serial.Serial(inner, exclusive=True)  # as thermoguard record and monitor open a port
+        with pytest.raises(PortError, match="busy"):
+            open_serial(inner)
+        # The board runs on, every frame to its client.
+        since = board.flush()
+        first = board.telemetry(since=since)
+        board.telemetry(lambda t, n=first.seq + 5: t.seq >= n, since=since)
+        seqs = [t.seq for t in board.items[since[1]:] if isinstance(t, protocol.Telemetry)]
+        assert seqs == list(range(seqs[0], seqs[-1] + 1)) and len(seqs) >= 6
+        ctl.power(False)
+        ctl.power(True)
+        board.event("BOOT", since=board.mark())
+
+
+def test_the_client_pty_takes_one_exclusive_client_at_a_time(virtual_board):
+    board = virtual_board(speed=4)
+    board.close_port()
+    first = open_serial(board.port)  # the bridge's own handle on it holds no lock
+    try:
+        with pytest.raises(PortError, match="busy"):
+            open_serial(board.port)
+        assert first.read(4096)  # the first client reads the board
+    finally:
+        first.close()
+    open_serial(board.port).close()  # free again once the first client has closed it
+    assert board.mpremote("exec", "print(6*7)").stdout.strip() == "42"
+
+
+# The bridge in a process of its own, started as `python -m thermoguard.virtual` does,
+# without the kernel's parent-death signal: the board must still end, by its command pipe.
+WITHOUT_PDEATHSIG = """
+import sys
+import thermoguard.virtual as virtual
+load = virtual.load_bridge
+def load_without_pdeathsig():
+    module = load()
+    module._die_with_parent = lambda: None
+    return module
+virtual.load_bridge = load_without_pdeathsig
+sys.exit(virtual.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("how", ["-m", "-c"], ids=["as-run", "command-pipe-only"])
+def test_the_board_process_ends_when_its_bridge_is_killed(tmp_path, how):
+    """kill -9 of `thermoguard virtual` leaves no MicroPython process running on its own."""
+    start = ["-m", "thermoguard.virtual"] if how == "-m" else ["-c", WITHOUT_PDEATHSIG]
+    args = [sys.executable, *start, "--speed", "4", "--control", str(tmp_path / "c.sock")]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(ROOT))
+    micropython = None
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 15)
+        port = proc.stdout.readline().decode().strip() if ready else ""
+        assert port.startswith("/dev/pts/")
+        micropython = board_process(proc.pid)
+        with serial.Serial(port, timeout=0.05) as ser:  # the firmware runs: its telemetry comes
+            decoder, end = protocol.Decoder(), time.monotonic() + 10
+            while not any(isinstance(i, protocol.Telemetry) for i in decoder.feed(ser.read(4096))):
+                assert time.monotonic() < end, "no telemetry within 10 s"
+        assert alive(micropython)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert wait_gone(micropython, 5), f"micropython {micropython} still runs after its bridge was killed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        if micropython is not None and alive(micropython):
+            os.kill(micropython, signal.SIGKILL)
