@@ -818,6 +818,14 @@ class Bridge:
             else:
                 self.overrides.pop(self._known_channel(name), None)
             return self._ask(conn, "clear", f"CLEAR {name or '*'}")
+        if op == "readback":
+            stuck = request.get("stuck")
+            if stuck not in (None, 0, 1) or isinstance(stuck, bool):
+                raise ControlError("readback takes stuck: 0 (the relay contact stuck open), 1 (welded shut) "
+                                   "or null (following the interlock again)")
+            if not self.powered:
+                raise ControlError("the board is off: it has no relay to break")
+            return self._ask(conn, "readback", f"READBACK {'-' if stuck is None else stuck}")
         if op in ("pins", "clock", "hang"):
             if not self.powered:
                 if op == "hang":
@@ -844,7 +852,7 @@ class Bridge:
         if op == "status":
             return {"ok": True, "power": self.powered, "resets": self.resets, "port": self.port.url,
                     "overrides": {n: {"temp_c": c, "fault": w} for n, (c, w) in self.overrides.items()}}
-        raise ControlError(f"unknown op {op!r}: set, clear, pins, clock, power, hang, status")
+        raise ControlError(f"unknown op {op!r}: set, clear, pins, clock, power, hang, readback, status")
 
     def _known_channel(self, name: object) -> str:
         names = self._channel_names()
@@ -873,8 +881,8 @@ class Bridge:
         if op == "power-off":
             self._dark(int(words[1]) if words and len(words) >= 2 else None)
             self._reply(conn, {"ok": True, "power": False})
-        elif op in ("set", "clear", "hang"):
-            if words is None and op == "hang":
+        elif op in ("set", "clear", "hang", "readback"):
+            if words is None and op in ("hang", "readback"):
                 self._reply(conn, {"ok": False, "error": why + "; ask again"})
             else:
                 self._reply(conn, {"ok": True, "clock_us": int(words[0]) if words else None})

@@ -147,8 +147,18 @@ class _Board:
             self.pace(now)
 
     def apply(self, words):
-        """An override from the control channel (SET / CLEAR words), on the models."""
-        if words[0] == "SET":
+        """A request of the control channel (SET / CLEAR / READBACK words), on the models
+        and pins."""
+        if words[0] == "READBACK":  # the relay contact stuck (0 open, 1 welded) or sound again (-)
+            import board as board_file
+
+            machine = self.machine
+            if words[1] == "-":
+                machine.wire(board_file.INTERLOCK, board_file.READBACK)
+            else:
+                machine.unwire(board_file.INTERLOCK)
+                machine.set_input(board_file.READBACK, int(words[1]))
+        elif words[0] == "SET":
             celsius = None if words[2] == "-" else float(words[2])
             self.world.override(words[1], celsius, None if words[3] == "-" else words[3])
         else:
@@ -175,7 +185,7 @@ class _Board:
         if len(words) < 3 or words[0] != "Q":
             return
         rid, verb, args = words[1], words[2], words[3:]
-        if verb in ("SET", "CLEAR"):
+        if verb in ("SET", "CLEAR", "READBACK"):
             self.pending.append([verb] + args)
             self.send("A %s %d" % (rid, self.time.now_us()))
         elif verb == "PINS":

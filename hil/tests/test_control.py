@@ -212,3 +212,31 @@ def test_overrides_hold_across_a_power_cycle(board):
     t = board.telemetry(lambda t: t.channels[0].fault or t.channels[0].temp_c is not None, since=since)
     assert t.channels[0].fault_word == "open" and t.channels[0].temp_c is None
     assert ctl.clock()["resets"] == 1
+
+
+@pytest.mark.req("SR-HIL-20")
+@pytest.mark.needs_control
+@pytest.mark.board(speed=4)
+@pytest.mark.parametrize("stuck, state", [(0, "ARMED"), (1, "DISARMED")])
+def test_an_interlock_readback_mismatch_trips_in_any_state(board, stuck, state):
+    # 0: the relay contact stuck open while RF is commanded; 1: welded shut while it is not.
+    ctl = board.control
+    if state == "ARMED":
+        arm(board)
+    else:
+        board.telemetry(lambda t: t.state == codes.DISARMED and fit(t), what="healthy DISARMED telemetry")
+    since = board.mark()
+    at_us = ctl.readback(stuck)
+    trip = board.event("TRIP", since=since)
+    assert trip.text == "readback"
+    assert at_us / 1e6 <= trip.t_dev_s <= at_us / 1e6 + 2 * CYCLE_S + 1e-6
+    t = board.telemetry(lambda t: t.state == codes.TRIPPED, since=since)
+    assert not t.interlock_on and t.first_cause_text() == "readback" and ctl.interlock() == 0
+    assert t.readback_high == bool(stuck)
+    ctl.readback(None)  # the contact follows again: the trip holds until an operator resets it
+    t = board.telemetry(lambda t: not t.readback_high, since=board.mark())
+    assert t.state == codes.TRIPPED
+    since = board.mark()
+    board.command("RESET", "relay replaced")
+    assert board.reply("RESET", since=since).ok
+    assert board.telemetry(lambda t: t.state == codes.DISARMED, since=since).first_cause_text() == ""

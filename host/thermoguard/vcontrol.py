@@ -98,6 +98,12 @@ class Control:
         """The firmware's next SPI transfer never returns (a hang only a watchdog ends)."""
         return self._patient("hang")["clock_us"]
 
+    def readback(self, stuck: int | None) -> int:
+        """The interlock relay's contact, sensed on the readback pin: stuck 0 (open) or 1
+        (welded shut) whatever the interlock commands, or None: following it again (until
+        the next reset, which wires it afresh)."""
+        return self._patient("readback", stuck=stuck)["clock_us"]
+
     def status(self) -> dict:
         return self.request("status")
 
