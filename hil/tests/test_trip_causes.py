@@ -2,7 +2,7 @@
 on the virtual board, driven by scenarios through `thermoguard sim`, or served as a port and
 commanded with the `thermoguard` commands (the demo configuration: tip ablation high 95,
 low 15, rate 10; foramen protective high 45, low 10, rate 2, dose 40 CEM43; host timeout
-5 s). The watchdog (a hang) and power are in test_control.py, the sensor faults in
+5 s). The watchdog (a hang), the interlock readback and power are in test_control.py, the sensor faults in
 test_fault_matrix.py."""
 
 from __future__ import annotations
