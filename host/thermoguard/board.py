@@ -93,7 +93,7 @@ class Board:
 
     def send(self, verb: str, args: str = "") -> None:
         if not self.transport.write(protocol.encode_command(verb, args)):
-            raise NoReply(f"{self.transport.url} does not take the bytes of {verb}: the board is not reading")
+            raise NotSent(f"{self.transport.url} does not take the bytes of {verb}: the board is not reading")
 
     def pump(self) -> list[protocol.Item]:
         """Read once (at most the transport's read timeout) and decode."""

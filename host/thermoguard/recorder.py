@@ -33,6 +33,11 @@ RECONNECT_TIMEOUT_S = 60.0  # long enough to plug a cable back in
 INFO_AGAIN_S = 0.7
 INFO_AGAIN_LATE_S = 5.0
 INFO_EAGER_S = 5.0
+# A command that was sent and then given up still takes its reply for this long, and throws
+# it away: taken by the next command of that verb, a late "ERR ARM" would tell the operator
+# a later ARM was refused while the board armed.
+LATE_REPLY_S = 10.0
+LONGEST_WAIT_S = 3600.0  # a longer timeout is taken as this (threading's waits have a limit)
 _PIECE = re.compile(r"(\d+)/(\d+) .*", re.DOTALL)  # `OK GET 1/3 ...`: one piece of several
 
 
@@ -85,8 +90,9 @@ class Request:
     """A command sent on behalf of another thread, and the replies that answer it.
 
     The asker gives up after its timeout: the request is then abandoned, never sent later
-    (an ARM the operator was told failed must not arm the board a minute on) and never
-    given a reply (a late one would be taken for the answer to the next command).
+    (an ARM the operator was told failed must not arm the board a minute on). One that was
+    sent stays in line for LATE_REPLY_S, so that its late reply is not taken for the
+    answer to the next command of the same verb.
     """
 
     def __init__(self, verb: str, args: str, line: bytes, origin: str) -> None:
@@ -99,6 +105,7 @@ class Request:
         self.done = threading.Event()
         self.lock = threading.Lock()  # sent and abandoned change under it
         self.sent = False
+        self.sent_at = 0.0
         self.abandoned = False
 
     def take(self, reply: protocol.Reply) -> None:
@@ -133,6 +140,7 @@ class Recorder:
         self.expected = expected  # the board's INFO at the start: checked again after a reconnect
         self._config_hash: int | None = None  # of the latest telemetry: a SET changes it legitimately
         self._checking_since: float | None = None  # after a reconnect, until INFO answers as before
+        self._trusted: set[str] = set()  # configuration hashes of the board before the gap
         self._next_info = 0.0
         self.foreign = ""  # why nothing is sent any more: the port leads to another board
         self._hb_now = False
@@ -150,7 +158,7 @@ class Recorder:
         """
         req = Request(verb, args, protocol.encode_command(verb, args), origin)
         self._requests.put(req)
-        if not req.done.wait(timeout):
+        if not req.done.wait(min(timeout, LONGEST_WAIT_S)):
             with req.lock:
                 if not req.done.is_set():
                     req.abandoned = True
@@ -176,7 +184,8 @@ class Recorder:
         return ""
 
     def _send_requests(self, now: float) -> None:
-        self._waiting = [r for r in self._waiting if not (r.done.is_set() or r.abandoned)]
+        self._waiting = [r for r in self._waiting
+                         if not r.done.is_set() and not (r.abandoned and now - r.sent_at > LATE_REPLY_S)]
         if self._checking_since is not None and not self.foreign:
             return  # held until the board is known again (or given up by their askers)
         while True:
@@ -198,7 +207,7 @@ class Recorder:
                         req.fail(f"the port was lost ({e})")
                         raise
                     if written:
-                        req.sent = True
+                        req.sent, req.sent_at = True, now
                         self._waiting.append(req)
                         by = f" for {req.origin}" if req.origin else ""
                         self.writer.note(f"sent {req.verb} {req.args}".rstrip() + by)
@@ -206,14 +215,25 @@ class Recorder:
                         req.fail(f"{self.transport.url} does not take bytes: the board is not reading")
 
     def _answer(self, items: list[protocol.Item]) -> None:
+        # `ERR ?` answers a line the board could not read: a heartbeat's, an INFO's or a
+        # command's, which cannot be told apart; the command then gets no answer ("check
+        # the board's state"), never another line's refusal.
         for item in items:
-            if isinstance(item, protocol.Reply):
-                for req in self._waiting:
-                    # `ERR ?` answers a line the board could not read: the oldest one waiting.
-                    with req.lock:
-                        if item.verb in (req.verb, "?") and not req.done.is_set() and not req.abandoned:
-                            req.take(item)
-                            break
+            if not isinstance(item, protocol.Reply) or item.verb == "?":
+                continue
+            for k, req in enumerate(self._waiting):
+                with req.lock:
+                    if req.verb != item.verb or req.done.is_set():
+                        continue
+                    req.take(item)  # an abandoned one takes it too: its asker is gone
+                # The board answers in order: what was sent before this and is still
+                # unanswered never reached it whole.
+                for lost in self._waiting[:k]:
+                    with lost.lock:
+                        if not lost.done.is_set():
+                            lost.fail(f"the board answered a later {item.verb} first: this {lost.verb} never "
+                                      "reached it whole")
+                break
 
     def _fail_requests(self, why: str) -> None:
         for req in self._waiting:
@@ -236,8 +256,14 @@ class Recorder:
         if self.on_items is not None and items:
             self.on_items(items)
         for item in items:
+            if self.foreign:
+                break
             if isinstance(item, protocol.Telemetry):
-                self._config_hash = item.config_hash
+                if self._checking_since is None:
+                    self._config_hash = item.config_hash
+                elif self._trusted and f"{item.config_hash:08x}" not in self._trusted:
+                    self._checking_since = None
+                    self._declare_foreign(f"sends telemetry of configuration {item.config_hash:08x}")
             elif (self._checking_since is not None and isinstance(item, protocol.Reply)
                   and item.verb == "INFO" and item.ok):
                 self._checking_since = None
@@ -246,16 +272,18 @@ class Recorder:
     def _compare(self, info: BoardInfo) -> None:
         # The same port may now lead to another board (a /dev/ttyACM0 given to the next device).
         was = self.expected
-        if was is None:
-            return
-        # The configuration may have been tightened by SET since the start: its telemetry says so.
-        hashes = {was.config_hash} | ({f"{self._config_hash:08x}"} if self._config_hash is not None else set())
-        if (info.board, info.firmware) == (was.board, was.firmware) and info.config_hash in hashes:
+        same_board = was is None or (info.board, info.firmware) == (was.board, was.firmware)
+        if same_board and (not self._trusted or info.config_hash in self._trusted):
+            if was is None:
+                self.expected = info  # known from now on
             self._hb_now = True  # the same board: its heartbeat at once
             return
-        self.foreign = (f"after the gap {self.transport.url} answers as {info.describe()}, not as the board "
-                        "recorded before it; nothing more is sent to it (no heartbeat: an armed board trips). "
-                        "Start a new recording to use this board")
+        self._declare_foreign(f"answers as {info.describe()}")
+
+    def _declare_foreign(self, what: str) -> None:
+        self.foreign = (f"after the gap {self.transport.url} {what}, not as the board recorded before it; "
+                        "nothing more is sent to it (no heartbeat: an armed board trips). Start a new recording "
+                        "to use this board")
         self.writer.note(self.foreign)
         self.on_message(f"thermoguard: warning: {self.foreign}")
         self._fail_requests(self.foreign)
@@ -304,6 +332,15 @@ class Recorder:
         else:
             self.stats.heartbeats_refused += 1
 
+    def _check_identity(self, now: float) -> None:
+        """After a reconnect: only INFO until the port answers as the same board, its name
+        and firmware and one of the configurations it had (the start's, or the one a SET
+        tightened it to since, as its telemetry said before the gap)."""
+        self.foreign = ""
+        self._trusted = {h for h in (self.expected.config_hash if self.expected else None,
+                                     None if self._config_hash is None else f"{self._config_hash:08x}") if h}
+        self._checking_since = self._next_info = now
+
     def _regain(self, reason: str, end: float | None) -> bool:
         """Note the gap and reopen the port; False when the recording should end."""
         self.writer.note_gap(f"port lost: {reason}")
@@ -319,8 +356,7 @@ class Recorder:
             waited = time.monotonic() - lost_at
             self.writer.note(f"reconnected to {self.transport.url} after {waited:.1f} s")
             self.on_message(f"reconnected after {waited:.1f} s")
-            if self.expected is not None:  # only INFO until it answers as the same board
-                self._checking_since = self._next_info = time.monotonic()
+            self._check_identity(time.monotonic())
             return True
         if not self.stop.is_set() and (end is None or time.monotonic() < end):
             self.stats.gave_up = (f"lost {self.transport.url} and could not reopen it within "

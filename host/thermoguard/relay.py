@@ -32,10 +32,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from thermoguard import protocol
-from thermoguard.board import NoReply, join_pieces
+from thermoguard.board import NoReply, NotSent, join_pieces
 
 ANSWER_SLACK_S = 1.0  # the holder may wait a whole read and a heartbeat before it sends
 MAX_LINE = 64 * 1024
+LONGEST_WAIT_S = 3600.0  # sockets refuse far longer timeouts
 ORIGIN = "another thermoguard command"  # in the holder's log: `sent ARM ... for <origin>`
 
 
@@ -159,7 +160,7 @@ class Server:
             except protocol.CommandError as e:
                 answer = {"refused": [e.kind, str(e)]}
             except NoReply as e:
-                answer = {"error": str(e)}
+                answer = {"error": str(e), "sent": not isinstance(e, NotSent)}
             with contextlib.suppress(OSError):
                 conn.sendall(json.dumps(answer).encode() + b"\n")
 
@@ -200,7 +201,7 @@ class Client:
         ask = json.dumps({"verb": verb, "args": args, "timeout": timeout}).encode() + b"\n"
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.settimeout(timeout + ANSWER_SLACK_S)
+                s.settimeout(min(timeout, LONGEST_WAIT_S) + ANSWER_SLACK_S)
                 s.connect(str(self.path))
                 s.sendall(ask)
                 answer = json.loads(_read_line(s))
@@ -211,7 +212,8 @@ class Client:
             return [protocol.Reply(*r) for r in answer["replies"]]
         if "refused" in answer:
             raise protocol.CommandError(*answer["refused"])
-        raise NoReply(answer.get("error", f"the program holding {self.url} gave no answer to {verb}"))
+        error = answer.get("error", f"the program holding {self.url} gave no answer to {verb}")
+        raise NotSent(error) if answer.get("sent") is False else NoReply(error)
 
     def command(self, verb: str, args: str = "", timeout: float = 2.0) -> protocol.Reply:
         return self.commands(verb, args, timeout)[-1]

@@ -65,36 +65,51 @@ def test_a_command_given_up_before_it_was_sent_is_never_sent():
     assert wire.sent == [] and notes.notes == []
 
 
+def sent(rec: Recorder, verb: str, timeout: float, origin: str = "") -> tuple[threading.Thread, list]:
+    """A command asked from another thread and written by the recording loop."""
+    t, out = asking(rec, verb, timeout, origin)
+    while not rec._requests.qsize():
+        pass
+    rec._send_requests(0.0)
+    return t, out
+
+
 def test_a_late_reply_is_not_taken_for_the_answer_to_the_next_command():
     wire, notes = Wire(), Notes()
     rec = Recorder(wire, notes)
-    t, out = asking(rec, "ARM", 0.3, origin="the dashboard's keys")
-    while not rec._requests.qsize():
-        pass
-    rec._send_requests(0.0)
+    t, out = sent(rec, "ARM", 0.3, origin="the dashboard's keys")
     t.join()
     assert type(out[0]) is NoReply and "it was sent" in str(out[0])  # not NotSent: it may have acted
     assert notes.notes == ["sent ARM for the dashboard's keys"]
-    t2, out2 = asking(rec, "ARM", 2.0)
-    while not rec._requests.qsize():
-        pass
-    rec._send_requests(0.0)
-    rec.feed(reply("ERR ARM tip:open", 1))  # answers the second ARM: the first one's never came
+    t2, out2 = sent(rec, "ARM", 2.0)
+    rec.feed(reply("ERR ARM tip:open", 1))  # the first ARM's late answer: thrown away
+    rec.feed(reply("OK ARM", 2))
     t2.join()
-    assert [r.text for r in out2[0]] == ["ERR ARM tip:open"]
+    assert [r.text for r in out2[0]] == ["OK ARM"]
     assert wire.verbs() == ["ARM", "ARM"]
+
+
+def test_a_damaged_line_is_no_ones_answer_and_answers_come_in_order():
+    wire, notes = Wire(), Notes()
+    rec = Recorder(wire, notes)
+    t1, out1 = sent(rec, "ARM", 2.0)
+    t2, out2 = sent(rec, "DISARM", 2.0)
+    rec.feed(reply("ERR ? bad checksum", 1))  # a heartbeat's line, or ARM's: nobody can tell
+    assert not out1 and not out2
+    rec.feed(reply("OK DISARM", 2))  # answered after ARM was sent: ARM never reached the board whole
+    t1.join()
+    t2.join()
+    assert type(out1[0]) is NoReply and "the board answered a later DISARM first" in str(out1[0])
+    assert [r.text for r in out2[0]] == ["OK DISARM"]
 
 
 def test_after_a_reconnect_only_info_until_the_same_board_answers():
     wire, notes = Wire(), Notes()
     same = BoardInfo("0.1.0", "virtual", "af0809de", "ARMED", None, "")
     rec = Recorder(wire, notes, expected=same)
-    rec._checking_since = rec._next_info = 0.0  # as _regain leaves it
-    t, out = asking(rec, "DISARM", 2.0)
-    while not rec._requests.qsize():
-        pass
+    rec._check_identity(0.0)  # as a reconnect leaves it
     rec._ask_info(0.0)
-    rec._send_requests(0.0)
+    t, out = sent(rec, "DISARM", 2.0)
     assert wire.verbs() == ["INFO"]  # the DISARM waits for the board to be known again
     rec.feed(reply("OK INFO fw=0.1.0 board=virtual config=af0809de state=ARMED"))
     rec._send_requests(0.0)
@@ -112,7 +127,7 @@ def test_after_a_reconnect_another_board_gets_nothing_more(answer):
     rec = Recorder(wire, notes, expected=BoardInfo("0.1.0", "virtual", "af0809de", "ARMED", None, ""))
     messages: list[str] = []
     rec.on_message = messages.append
-    rec._checking_since = rec._next_info = 0.0
+    rec._check_identity(0.0)
     rec._ask_info(0.0)
     rec.feed(reply("OK INFO " + answer))
     assert rec.foreign and "nothing more is sent" in rec.foreign
@@ -123,10 +138,7 @@ def test_after_a_reconnect_another_board_gets_nothing_more(answer):
 
 
 def _ask_and_send(rec: Recorder):
-    t, out = asking(rec, "ARM", 2.0)
-    while not rec._requests.qsize():
-        pass
-    rec._send_requests(0.0)
+    t, out = sent(rec, "ARM", 2.0)
     t.join()
     raise out[0]
 
@@ -134,7 +146,35 @@ def _ask_and_send(rec: Recorder):
 def test_a_tightened_configuration_is_still_the_same_board():
     wire, notes = Wire(), Notes()
     rec = Recorder(wire, notes, expected=BoardInfo("0.1.0", "virtual", "af0809de", "ARMED", None, ""))
-    rec._config_hash = 0x0BADF00D  # the telemetry's hash after a SET that tightened a limit
-    rec._checking_since = rec._next_info = 0.0
+    rec.feed(telemetry(0x0BADF00D))  # the telemetry's hash after a SET that tightened a limit
+    rec._check_identity(0.0)
     rec.feed(reply("OK INFO fw=0.1.0 board=virtual config=0badf00d state=ARMED"))
     assert not rec.foreign and rec._hb_now
+
+
+def telemetry(config_hash: int, seq: int = 0) -> bytes:
+    return protocol.encode_telemetry(seq, 1, 0, 2, 1, 0, 255, 0, 0, 10, 0, 0, [37 * 1024], [25 * 1024], [0], [0],
+                                     [0], [0], [0], [0], config_hash=config_hash)
+
+
+def test_telemetry_of_another_configuration_before_info_is_another_board():
+    wire, notes = Wire(), Notes()
+    rec = Recorder(wire, notes, expected=BoardInfo("0.1.0", "virtual", "af0809de", "ARMED", None, ""))
+    rec.feed(telemetry(0xAF0809DE))
+    rec._check_identity(0.0)
+    rec.feed(telemetry(0x12345678, 1))  # the new board speaks before it answers INFO
+    assert "sends telemetry of configuration 12345678" in rec.foreign
+    rec.feed(reply("OK INFO fw=0.1.0 board=virtual config=12345678 state=ARMED"))  # too late to adopt it
+    assert rec.foreign and not rec._hb_now
+
+
+def test_a_board_known_only_by_its_frames_is_checked_by_their_configuration():
+    wire, notes = Wire(), Notes()
+    rec = Recorder(wire, notes)  # INFO was not answered at the start
+    rec.feed(telemetry(0xAF0809DE))
+    rec._check_identity(0.0)
+    rec.feed(reply("OK INFO fw=0.1.0 board=virtual config=da2cb4bd state=DISARMED"))
+    assert rec.foreign
+    rec._check_identity(0.0)  # the next gap: checked again, and now the known board answers
+    rec.feed(reply("OK INFO fw=0.1.0 board=virtual config=af0809de state=DISARMED"))
+    assert not rec.foreign and rec._hb_now and rec.expected.config_hash == "af0809de"

@@ -12,7 +12,7 @@ import time
 import pytest
 from test_operator_cli import EXE, run, virtual_port  # noqa: F401 - the module's board fixture
 from thermoguard import log, protocol, relay
-from thermoguard.board import NoReply
+from thermoguard.board import NoReply, NotSent
 
 
 @pytest.fixture(autouse=True)
@@ -41,16 +41,21 @@ def test_a_command_reaches_the_holder_and_its_replies_come_back():
     assert relay.find("/dev/ttyFAKE0") is None  # the holder ended: its socket is gone
 
 
-def test_no_answer_and_a_command_that_cannot_be_encoded_are_told_apart():
+def test_no_answer_not_sent_and_a_command_that_cannot_be_encoded_are_told_apart():
     def request(verb, args, timeout):
         if verb == "SET":
             protocol.encode_command(verb, "x" * 1000)  # too long: the holder refuses to send it
+        if verb == "DISARM":
+            raise NotSent("DISARM was not sent within 2 s; it will not be sent later")
         raise NoReply("ARM did not reach the board: the port was lost")
 
     with relay.serve("socket://127.0.0.1:9", request):
         client = relay.find("socket://127.0.0.1:9")
-        with pytest.raises(NoReply, match="the port was lost"):
+        with pytest.raises(NoReply, match="the port was lost") as no_answer:
             client.command("ARM")
+        assert type(no_answer.value) is NoReply  # it may have been sent
+        with pytest.raises(NotSent, match="will not be sent later"):
+            client.command("DISARM", "", 1e12)  # an absurd timeout is taken as an hour
         with pytest.raises(protocol.CommandError):
             client.command("SET", "a=1")
 
