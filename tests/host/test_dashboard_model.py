@@ -486,3 +486,50 @@ def test_a_refusal_no_answer_and_not_sent_are_told_apart():
     outcome, text = shown["RESET", "é"]  # cannot be encoded: never left the host
     assert outcome == NOT_SENT and text.startswith("RESET not sent: ") and "refused" not in text
     assert sent == ["ARM", "RESET", "DISARM", "GET"]
+
+
+def test_after_a_config_event_no_old_limit_is_shown_until_the_new_ones_are_read():
+    m = Model(CONFIG, started=0.0)
+    m.feed([tele(1, 1.0, temps=(37.0, 44.3))], now=1.0)
+    assert m.rows(1.0)[1].high_c == 45.0 and m.rows(1.0)[1].margin_c == pytest.approx(0.7, abs=0.01)
+    m.feed([protocol.Event(2, 1, 50000, protocol.EV_CONFIG, codes.DISARMED, "foramen.high_c=44.0"),
+            tele(3, 1.1, temps=(37.0, 44.3))], now=1.1)
+    row = m.rows(1.1)[1]
+    assert (row.high_c, row.low_c, row.margin_c, row.dose_limit) == (None, None, None, None)  # never overstated
+    assert any(a.priority == MEDIUM and "configuration changed" in a.text for a in m.alarms(1.1))
+    tightened = {**CONFIG, "channels": [CONFIG["channels"][0], {**CONFIG["channels"][1], "high_c": 44.0}]}
+    inbox = Inbox()
+    inbox.config(tightened)  # what the monitor reads again with GET
+    inbox.drain(m)
+    row = m.rows(1.1)[1]
+    assert row.high_c == 44.0 and row.margin_c == pytest.approx(-0.3, abs=0.01) and row.margin_to == "high"
+    assert not any("configuration changed" in a.text for a in m.alarms(1.1))
+
+
+def test_the_monitor_reads_the_configuration_again_after_a_config_event():
+    from thermoguard.cli.monitor import _watching_config
+
+    text = '{"sample_hz":10,"channels":[{"name":"tip","high_c":90.0}]}'
+    asked = []
+
+    class Rec:
+        transport = type("T", (), {"url": "/dev/ttyX"})
+
+        def request(self, verb, args="", timeout=2.0, origin=""):
+            asked.append((verb, origin))
+            return [protocol.Reply(5, 1, 0, f"OK GET 1/2 {text[:20]}"),
+                    protocol.Reply(6, 1, 0, f"OK GET 2/2 {text[20:]}")]
+
+    inbox = Inbox()
+    on_items = _watching_config(Rec(), inbox)
+    on_items([tele(1, 1.0)])
+    assert asked == []  # nothing changed: nothing asked
+    on_items([protocol.Event(2, 1, 0, protocol.EV_CONFIG, codes.DISARMED, "tip.high_c=90.0")])
+    m = Model(CONFIG)
+    end = time.monotonic() + 5
+    while m.config is CONFIG or m.config.get("channels", [{}])[0].get("high_c") != 90.0:
+        inbox.drain(m)
+        assert time.monotonic() < end, "the configuration was not read again"
+        time.sleep(0.01)
+    assert asked == [("GET", "the dashboard (the board's configuration changed)")]
+    assert not m.limits_stale

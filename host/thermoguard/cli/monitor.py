@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import sys
 import threading
 import time
 from pathlib import Path
 
-from thermoguard import dose, relay
+from thermoguard import dose, protocol, relay
+from thermoguard.board import NoReply, join_pieces
 from thermoguard.cli import session
 from thermoguard.cli.common import UserError, default_log, positive_seconds
 from thermoguard.dashboard import live, view
@@ -64,6 +66,30 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _watching_config(recorder: Recorder, inbox: live.Inbox):
+    """on_items for the recorder: items to the dashboard, and after a CONFIG event (a SET
+    tightened the configuration, perhaps from another shell) the new configuration read
+    again, on a thread of its own (the recording's thread is the one that sends it)."""
+
+    def reread() -> None:
+        try:
+            text, reply = join_pieces(recorder.transport.url, recorder.request(
+                "GET", "", origin="the dashboard (the board's configuration changed)"))
+            if text is None:
+                raise NoReply(f"the board refused GET: {reply.detail}")
+            inbox.config(json.loads(text))
+        except (NoReply, ValueError) as e:
+            inbox.message(f"warning: the board's new configuration could not be read ({e}); "
+                          "its limits are not shown")
+
+    def on_items(items: list) -> None:
+        inbox.items(items)
+        if any(isinstance(i, protocol.Event) and i.event == protocol.EV_CONFIG for i in items):
+            threading.Thread(target=reread, name="reread-config", daemon=True).start()
+
+    return on_items
+
+
 def _recording(recorder: Recorder, early, writer, inbox, failure: list[str]) -> None:
     try:
         for data, t_ns in early:
@@ -90,7 +116,8 @@ def run(args) -> int:
     writer, meta = session.open_log(board, args.port, out, args.force, warnings.append, option="--log")
     inbox = live.Inbox()
     recorder = Recorder(board.transport, writer, reconnect_timeout_s=args.reconnect_timeout,
-                        on_items=inbox.items, on_message=inbox.message, expected=board.info)
+                        on_message=inbox.message, expected=board.info)
+    recorder.on_items = _watching_config(recorder, inbox)
     failure: list[str] = []
     thread = threading.Thread(target=_recording, args=(recorder, early, writer, inbox, failure), name="recorder",
                               daemon=True)

@@ -45,6 +45,10 @@ class Inbox:
         """What came of a command: model.OK, REFUSED, NO_ANSWER or NOT_SENT, and why."""
         self._q.put(("answer", time.monotonic(), time.time(), (verb, outcome, text)))
 
+    def config(self, config: dict) -> None:
+        """The board's configuration, read again after it changed."""
+        self._q.put(("config", time.monotonic(), time.time(), config))
+
     def drain(self, model: Model) -> list:
         """Feed the model everything waiting; returns the items and messages, in order."""
         got = []
@@ -59,6 +63,8 @@ class Inbox:
             elif kind == "message":
                 model.note(what)
                 got.append(what)
+            elif kind == "config":
+                model.configure(what)
             else:
                 model.answered(*what, now)
                 got.append(what)

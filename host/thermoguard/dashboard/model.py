@@ -141,13 +141,7 @@ class _Trend:
 class Model:
     def __init__(self, config: dict | None = None, arrhenius: ArrheniusAccumulator | None = None,
                  started: float = 0.0) -> None:
-        self.config: dict = config if isinstance(config, dict) else {}
-        chans = self.config.get("channels", [])
-        self.channel_cfg: list[dict] = [c if isinstance(c, dict) else {} for c in chans] if isinstance(
-            chans, list) else []
-        self.names = [c.get("name", f"ch{i}") for i, c in enumerate(self.channel_cfg)]
-        hz = _num(self.config.get("sample_hz"))
-        self.config_period_s = 1.0 / hz if hz is not None and hz > 0 else None
+        self.configure(config)
         self._steps: deque[float] = deque(maxlen=PERIOD_STEPS)  # device-time steps between telemetry frames
         self.arrhenius = arrhenius
         self.started = started  # host time the monitoring began: NO DATA counts from here before any frame
@@ -166,6 +160,20 @@ class Model:
         self.garbage = _Counter()
         self.overruns = _Counter()
         self.dropped = _Counter()
+
+    def configure(self, config: dict | None) -> None:
+        """The board's configuration: names, roles and limits (at the start, and again after
+        the board reports a change)."""
+        self.config: dict = config if isinstance(config, dict) else {}
+        chans = self.config.get("channels", [])
+        self.channel_cfg: list[dict] = [c if isinstance(c, dict) else {} for c in chans] if isinstance(
+            chans, list) else []
+        self.names = [c.get("name", f"ch{i}") for i, c in enumerate(self.channel_cfg)]
+        hz = _num(self.config.get("sample_hz"))
+        self.config_period_s = 1.0 / hz if hz is not None and hz > 0 else None
+        # A CONFIG event says the limits changed: until the new ones are read, none is shown
+        # (an old limit would overstate the margin).
+        self.limits_stale = False
 
     # Input
 
@@ -245,6 +253,9 @@ class Model:
             self.events.append((e.t_dev_s, f"WARNING {e.text}", MEDIUM))
         elif e.event == protocol.EV_REFUSED:
             self.events.append((e.t_dev_s, f"REFUSED {e.text}", MEDIUM))
+        elif e.event == protocol.EV_CONFIG:
+            self.limits_stale = True
+            self.events.append((e.t_dev_s, f"CONFIG {e.text}", None))
         else:
             self.events.append((e.t_dev_s, f"{name} {e.text}".rstrip(), None))
 
@@ -292,6 +303,8 @@ class Model:
         stale = self.stale_s(now)
         if stale is not None:
             out.append(Alarm(HIGH, f"NO DATA for {stale:.0f} s"))
+        if self.limits_stale:
+            out.append(Alarm(MEDIUM, "the board's configuration changed: its new limits are being read"))
         if t is not None and stale is None:
             if t.state == codes.TRIPPED:
                 trip = self.trip
@@ -321,6 +334,8 @@ class Model:
         out = []
         for i in range(n):
             cfg = self.channel_cfg[i] if i < len(self.channel_cfg) else {}
+            if self.limits_stale:
+                cfg = {"role": cfg.get("role", "")}
             ch = t.channels[i] if t is not None and i < len(t.channels) and not stale else None
             low, high = _num(cfg.get("low_c")), _num(cfg.get("high_c"))
             temp = ch.temp_c if ch is not None else None
