@@ -820,7 +820,7 @@ class Bridge:
             return self._ask(conn, "clear", f"CLEAR {name or '*'}")
         if op == "readback":
             stuck = request.get("stuck")
-            if stuck not in (None, 0, 1) or isinstance(stuck, bool):
+            if stuck is not None and (type(stuck) is not int or stuck not in (0, 1)):
                 raise ControlError("readback takes stuck: 0 (the relay contact stuck open), 1 (welded shut) "
                                    "or null (following the interlock again)")
             if not self.powered:

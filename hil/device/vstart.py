@@ -155,7 +155,7 @@ class _Board:
             machine = self.machine
             if words[1] == "-":
                 machine.wire(board_file.INTERLOCK, board_file.READBACK)
-            else:
+            elif words[1] in ("0", "1"):  # the bridge checks; this runs in the firmware's clock hook
                 machine.unwire(board_file.INTERLOCK)
                 machine.set_input(board_file.READBACK, int(words[1]))
         elif words[0] == "SET":

@@ -240,3 +240,14 @@ def test_an_interlock_readback_mismatch_trips_in_any_state(board, stuck, state):
     board.command("RESET", "relay replaced")
     assert board.reply("RESET", since=since).ok
     assert board.telemetry(lambda t: t.state == codes.DISARMED, since=since).first_cause_text() == ""
+    t = arm(board)  # the contact follows the interlock again: closed while RF is permitted
+    assert t.readback_high and ctl.pin(VIRTUAL_READBACK) == 1
+
+
+@pytest.mark.needs_control
+@pytest.mark.board(speed=4)
+@pytest.mark.parametrize("stuck", [1.0, True, 2, "1"])
+def test_a_readback_request_that_is_not_0_1_or_null_is_refused(board, stuck):
+    with pytest.raises(ControlError, match="readback takes stuck: 0"):
+        board.control.readback(stuck)
+    board.telemetry(lambda t: t.state == codes.DISARMED and fit(t), since=board.mark(), what="a board still running")
