@@ -86,6 +86,11 @@ class Stats:
                       ("frames", "text_lines", "crc_errors", "garbage", "lost", "restarts")}
 
 
+def _hash_word(config_hash: str | None) -> str:
+    """INFO's configuration hash as telemetry's would print: `none` without a valid one."""
+    return config_hash or "none"
+
+
 class Request:
     """A command sent on behalf of another thread, and the replies that answer it.
 
@@ -273,7 +278,7 @@ class Recorder:
         # The same port may now lead to another board (a /dev/ttyACM0 given to the next device).
         was = self.expected
         same_board = was is None or (info.board, info.firmware) == (was.board, was.firmware)
-        if same_board and (not self._trusted or info.config_hash in self._trusted):
+        if same_board and (not self._trusted or _hash_word(info.config_hash) in self._trusted):
             if was is None:
                 self.expected = info  # known from now on
             self._hb_now = True  # the same board: its heartbeat at once
@@ -337,8 +342,13 @@ class Recorder:
         and firmware and one of the configurations it had (the start's, or the one a SET
         tightened it to since, as its telemetry said before the gap)."""
         self.foreign = ""
-        self._trusted = {h for h in (self.expected.config_hash if self.expected else None,
-                                     None if self._config_hash is None else f"{self._config_hash:08x}") if h}
+        self._trusted = set()
+        if self.expected is not None:
+            self._trusted.add(_hash_word(self.expected.config_hash))
+        if self._config_hash is not None:
+            self._trusted.add(f"{self._config_hash:08x}")
+        if "none" in self._trusted or "00000000" in self._trusted:
+            self._trusted |= {"none", "00000000"}  # no valid configuration: INFO says none, telemetry 0
         self._checking_since = self._next_info = now
 
     def _regain(self, reason: str, end: float | None) -> bool:

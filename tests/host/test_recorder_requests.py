@@ -178,3 +178,16 @@ def test_a_board_known_only_by_its_frames_is_checked_by_their_configuration():
     rec._check_identity(0.0)  # the next gap: checked again, and now the known board answers
     rec.feed(reply("OK INFO fw=0.1.0 board=virtual config=af0809de state=DISARMED"))
     assert not rec.foreign and rec._hb_now and rec.expected.config_hash == "af0809de"
+
+
+def test_a_board_without_a_valid_configuration_is_still_itself_after_a_gap():
+    wire, notes = Wire(), Notes()
+    rec = Recorder(wire, notes, expected=BoardInfo("0.1.0", "virtual", None, "TRIPPED", "no config.json", ""))
+    rec.feed(telemetry(0))  # no valid configuration: hash 0 in telemetry, `none` in INFO
+    rec._check_identity(0.0)
+    rec.feed(telemetry(0, 1))
+    rec.feed(reply("OK INFO fw=0.1.0 board=virtual config=none state=TRIPPED error=no config.json"))
+    assert not rec.foreign and rec._hb_now
+    rec._check_identity(0.0)
+    rec.feed(reply("OK INFO fw=0.1.0 board=virtual config=af0809de state=DISARMED"))  # flashed meanwhile
+    assert rec.foreign
