@@ -1,12 +1,15 @@
 """Host figures for `make bench`: loading a log, and the recorder's CPU use.
 
-    .venv/bin/python bench/host_bench.py [--frames 1000000] [--channels 8] [--keep DIR]
+    .venv/bin/python bench/host_bench.py [--frames 1000000] [--channels 8] [--keep DIR] [--verify-exact]
 
 1. Loading: an 8-channel log of 1,000,000 telemetry frames (10 Hz, with an event and a
    line of board text every 10,000 frames), made with the protocol's encoders and
    LogWriter, is loaded with `thermoguard.frames.load_telemetry`; the same data is
    exported to CSV and loaded with numpy's own reader (`np.loadtxt`, the numeric
-   columns). Frames per second for both, and the ratio.
+   columns). Frames per second for both, and the ratio. The same log is checked with
+   `thermoguard.log.verify` (header, every record CRC, the hash chain, every frame
+   decoded); with --verify-exact also with the record-by-record reference
+   (`verify(path, exact=True)`, about half a minute), whose report must be the same.
 2. Recorder: a thread feeds a LogWriter (and a Decoder, as a recorder does) with
    8-channel telemetry frames at 10 Hz for 10 s; process CPU time (every thread, the
    fsync thread included) over wall time, as percent of one core.
@@ -152,6 +155,17 @@ def timed(fn, repeat: int = 3):
     return best, out
 
 
+def verifying(path: Path, n: int, exact: bool) -> dict:
+    t_fast, rep = timed(lambda: log.verify(path))
+    assert rep.ok and rep.telemetry == n, rep.summary()
+    out = {"verify_s": t_fast, "verify_frames_per_s": n / t_fast}
+    if exact:
+        t_exact, ref = timed(lambda: log.verify(path, exact=True), repeat=1)
+        assert ref == rep, "verify and verify(exact=True) disagree"
+        out |= {"verify_exact_s": t_exact, "verify_exact_frames_per_s": n / t_exact, "verify_speedup": t_exact / t_fast}
+    return out
+
+
 def loading(n: int, n_channels: int, work: Path) -> dict:
     path = work / f"bench-{n_channels}ch-{n}.tglog"
     t = time.perf_counter()
@@ -236,11 +250,14 @@ def main(argv=None) -> int:
     ap.add_argument("--channels", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10.0, help="recorder CPU measurement length")
     ap.add_argument("--keep", help="folder for the generated log and CSV (kept, reused); default a temporary one")
+    ap.add_argument("--verify-exact", action="store_true",
+                    help="also time log.verify(exact=True), the record-by-record reference (slow)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="thermoguard-bench-") as tmp:
         work = Path(args.keep) if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         ld = loading(args.frames, args.channels, work)
+        ver = verifying(work / f"bench-{args.channels}ch-{args.frames}.tglog", args.frames, args.verify_exact)
         rec = recorder_cpu(work, args.seconds, 10.0, args.channels)
     print(f"Loading an {ld['channels']}-channel log of {ld['frames']:,} telemetry frames "
           f"({ld['log_bytes'] / 1e6:.0f} MB; its CSV export {ld['csv_bytes'] / 1e6:.0f} MB):")
@@ -261,11 +278,18 @@ def main(argv=None) -> int:
     print("targets: >= 2,000,000 frames/s; >= 20x faster than numpy reading the CSV")
     print(f"(writing the log took {ld['make_log_s']:.1f} s, exporting its CSV {ld['export_csv_s']:.1f} s)")
     print()
+    print(f"{'checker':<60} {'seconds':>9} {'frames/s':>12}")
+    print(f"{'thermoguard.log.verify (CRCs, hash chain, every frame)':<60} {ver['verify_s']:>9.3f} "
+          f"{ver['verify_frames_per_s']:>12,.0f}")
+    if "verify_exact_s" in ver:
+        print(f"{'  verify(exact=True), record by record (the same report)':<60} {ver['verify_exact_s']:>9.3f} "
+              f"{ver['verify_exact_frames_per_s']:>12,.0f}  verify is {ver['verify_speedup']:.1f}x faster")
+    print()
     print(f"Recorder (LogWriter + Decoder) at {rec['channels']} channels, {rec['hz']:g} Hz for "
           f"{rec['seconds']:.1f} s: {rec['cpu_s']:.3f} s CPU = {rec['cpu_percent_of_one_core']:.2f} % of one core")
     out = ROOT / "build" / "host_bench.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"loading": ld, "recorder": rec, "cpus": os.cpu_count()}, indent=2))
+    out.write_text(json.dumps({"loading": ld, "verify": ver, "recorder": rec, "cpus": os.cpu_count()}, indent=2))
     print(f"\nfigures written to {out.relative_to(ROOT)}")
     return 0
 

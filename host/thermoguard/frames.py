@@ -39,6 +39,10 @@ run of fast frames is only taken as decoded when the Decoder is between frames (
 whatever it holds is read exactly as the Decoder would read it). Chunks are decoded on
 up to two threads (numpy releases the GIL), each reusing its work arrays from chunk to
 chunk.
+
+`log.verify` decodes the frames of runs of equal records with the same code (`_payloads`,
+there with every link CRC computed on its own) and the record header CRCs with
+`_crc_of_rows`.
 """
 
 from __future__ import annotations
@@ -531,6 +535,16 @@ def _link_crcs_ok(rows: np.ndarray, ok: np.ndarray, m: int) -> np.ndarray:
     return _crc_of_rows(lambda q: r16[:, q], m, n, shift=2) == CRC_RESIDUE
 
 
+def _link_crcs_exact(x: np.ndarray, ok: np.ndarray, m: int) -> np.ndarray:
+    """As _link_crcs_ok, every frame's CRC computed on its own (zlib), with no check of
+    the frames together: rows (n, w) uint8, payload + CRC at bytes 2 .. m + 1."""
+    w = x.shape[1]
+    flat = memoryview(x.reshape(-1))
+    crc = zlib.crc32
+    res = np.array([crc(flat[i:i + m]) for i in range(2, len(x) * w, w)], np.uint32)
+    return ok & (res == CRC_RESIDUE)
+
+
 def _scratch(ws, name: str, shape: tuple, dtype) -> np.ndarray:
     """A work array kept between the chunks a thread decodes: fresh ones cost a page fault
     per 4 KiB on every chunk. Its content is whatever the last chunk left."""
@@ -546,12 +560,50 @@ def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, l
     n = len(data_off)
     sl = slice(lo, lo + n)
     stride = log.RECORD_SIZE + length
-    m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
     # The record headers: their own CRC (the scan trusts runs of equal records).
     head = _scratch(ws, "head", (n, log.RECORD_SIZE), np.uint8)
     _rows(b, data_off - log.RECORD_SIZE, log.RECORD_SIZE, stride, head)
     g.head_ok[sl] = _headers_ok(head)
     del head
+    ok, p = _payloads(b, data_off, length, g.n_ch, ws)
+    g.ok[sl] = ok
+    for name in _SCALARS:
+        g.scalars[name][sl] = p[name]
+    if g.n_ch:
+        ch = p["ch"]
+        fault = g.fault[sl]
+        fault[...] = ch["fault"]
+        faulted = fault != 0
+        g.warn[sl] = ch["warn"]
+        g.trip[sl] = ch["trip"]
+        # Scaling by a power of two is exact: v * 2**-10 == v / 1024.0, as the Decoder
+        # computes it, so "no value" on the wire is found in the contiguous result.
+        missing = np.empty(fault.shape, bool)
+        for src, dst, none, scale in (("temp", g.temp, protocol.INT32_MIN, 2.0**-10),
+                                      ("cj", g.cj, protocol.INT16_MIN, 2.0**-6),
+                                      ("rate", g.rate, protocol.INT32_MIN, 2.0**-10)):
+            out = dst[sl]
+            np.multiply(ch[src], scale, out=out)
+            np.equal(out, none * scale, out=missing)
+            missing |= faulted
+            np.copyto(out, np.nan, where=missing)
+        dose = g.dose[sl]
+        np.multiply(ch["dose_hi"], 2.0**-10, out=dose)
+        dose += ch["dose_lo"] * 2.0**-26
+
+
+def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, exact: bool = False):
+    """The records of data length `length` at data_off read as telemetry frames of n_ch channels:
+    (ok, p). ok[i] is True when record i is one whole frame (00 COBS 00) with a good link
+    CRC, protocol version, kind, channel count and t_us, that is exactly when
+    protocol.Decoder, between frames, reads it as one Telemetry. p is the payloads as a
+    record array (_payload_dtype) inside ws's work arrays: valid until the next call with ws.
+
+    exact: every link CRC is computed on its own (no check of the frames together first).
+    """
+    n = len(data_off)
+    stride = log.RECORD_SIZE + length
+    m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
     # The record data in 8-byte aligned rows (0xFF past its end), and as byte planes:
     # planes[j, i] is byte j of record i. Two transposes, 8 bytes at a time and then
     # within each 8, are much faster than one of single bytes; every step of the chain
@@ -599,34 +651,11 @@ def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, l
     x &= keep
     del keep
     rows = x.view(np.uint64)
-    ok &= _link_crcs_ok(rows, ok, m)
-    p = rows.view(_payload_dtype(g.n_ch, wb * 8, 2)).ravel()
+    ok &= _link_crcs_exact(x, ok, m) if exact else _link_crcs_ok(rows, ok, m)
+    p = rows.view(_payload_dtype(n_ch, wb * 8, 2)).ravel()
     ok &= (p["version"] == protocol.VERSION) & (p["kind"] == protocol.KIND_TELEMETRY)
-    ok &= (p["n_channels"] == g.n_ch) & (p["t_us"] <= 999_999)
-    g.ok[sl] = ok
-    for name in _SCALARS:
-        g.scalars[name][sl] = p[name]
-    if g.n_ch:
-        ch = p["ch"]
-        fault = g.fault[sl]
-        fault[...] = ch["fault"]
-        faulted = fault != 0
-        g.warn[sl] = ch["warn"]
-        g.trip[sl] = ch["trip"]
-        # Scaling by a power of two is exact: v * 2**-10 == v / 1024.0, as the Decoder
-        # computes it, so "no value" on the wire is found in the contiguous result.
-        missing = np.empty(fault.shape, bool)
-        for src, dst, none, scale in (("temp", g.temp, protocol.INT32_MIN, 2.0**-10),
-                                      ("cj", g.cj, protocol.INT16_MIN, 2.0**-6),
-                                      ("rate", g.rate, protocol.INT32_MIN, 2.0**-10)):
-            out = dst[sl]
-            np.multiply(ch[src], scale, out=out)
-            np.equal(out, none * scale, out=missing)
-            missing |= faulted
-            np.copyto(out, np.nan, where=missing)
-        dose = g.dose[sl]
-        np.multiply(ch["dose_hi"], 2.0**-10, out=dose)
-        dose += ch["dose_lo"] * 2.0**-26
+    ok &= (p["n_channels"] == n_ch) & (p["t_us"] <= 999_999)
+    return ok, p
 
 
 def _decode_groups(b, idx, device: np.ndarray, threads: int | None, chunk: int, progress=None) -> list[_Group]:

@@ -50,7 +50,7 @@ from typing import Any, NamedTuple
 
 from . import __version__
 from .framing import Splitter
-from .protocol import SEQ_MOD, Decoder, Event, Reply, Telemetry
+from .protocol import CHANNEL, MAX_CHANNELS, SEQ_MOD, TELEMETRY_FIXED, Decoder, Event, Reply, Telemetry
 
 MAGIC = b"\x89TGLOG\r\n"  # high bit and CR LF: a text-mode copy or a 7-bit channel breaks it
 MAJOR = 1
@@ -629,11 +629,19 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def verify(path, progress: Callable[[int], None] | None = None) -> VerifyReport:
+def verify(path, progress: Callable[[int], None] | None = None, *, exact: bool = False) -> VerifyReport:
     """Check the header, every record's CRCs and the hash chain, decode the device bytes and
     summarise the session. progress(offset), when given, is told how far the check has
     gone, about every PROGRESS_STEP bytes. Raises LogError only when the file is not a
-    readable log."""
+    readable log.
+
+    Runs of records of one length and kind (a session's telemetry) are checked and decoded
+    with numpy (_verify_fast); exact=True takes the reference path, record by record and
+    frame by frame through protocol.Decoder. Both give the same report for every file.
+    """
+    if not exact:
+        with _File(path) as f:
+            return _verify_fast(f, progress)
     with _File(path) as f:
         rep = VerifyReport(f.path, f.version, f.meta)
         walk = _Walk(f)
@@ -700,6 +708,299 @@ def _counted(records: Iterable[_Rec], rep: VerifyReport, progress=None) -> Itera
             rep.first_host_ns = t_ns
         rep.last_host_ns = t_ns
         yield rec
+
+
+# Verifying fast: the same report as the record-by-record path above, for every file.
+#
+# 1. The records. Where the next records have the length and kind of the one at pos, a
+#    block of them is checked at once: header CRCs with numpy (frames._crc_of_rows, exact
+#    per record), data CRCs and chain links with zlib and hashlib over one array of
+#    messages (the chain of a record is read from the file, so every link is checked on
+#    its own, as _Walk does). The first record that fails any check, and everything that
+#    is not such a run, goes through _Walk.step, which words the damage, resynchronises
+#    and stops at a torn tail.
+# 2. The frames. DEVICE records of a telemetry length are decoded with numpy
+#    (frames._payloads, every link CRC computed on its own); a record that is exactly one
+#    good frame is taken as decoded when the Decoder is between frames, as
+#    frames.load_telemetry does. Every other record goes through protocol.Decoder in
+#    order, a new one after each GAP, as _items does.
+# 3. The summary of the frame items (losses, restarts, device times) with numpy, in the
+#    order verify's loop adds them.
+
+_RUN_FIRST = 64  # records in the first block of a run; each full block, four times more
+_RUN_BYTES = 1 << 20  # up to about this many bytes (progress is told after each block)
+_RUN_MAX = 32768
+_RUN_KEY = struct.Struct("<IB")  # length, kind
+_SEGMENT = 4096  # records read one at a time before they are decoded (a log of text, events, odd lengths)
+
+
+def _verify_fast(f: _File, progress) -> VerifyReport:
+    import numpy as np
+
+    from . import frames
+
+    rep = VerifyReport(f.path, f.version, f.meta)
+    walk = _Walk(f)
+    items = _FastItems(np, rep)
+    b = np.frombuffer(f.buf, np.uint8)
+    ws = _Scratch()
+    try:
+        if progress is not None:
+            progress(f.start)
+        for pos, seg in _checked_segments(np, frames, f, walk, b):
+            _decode_segment(np, frames, f, b, ws, seg, items)
+            if progress is not None:
+                progress(pos)
+    finally:
+        del b, ws  # the mapping can only close once no array looks into it
+    items.finish()
+    rep.damage, rep.torn_tail_offset = walk.damage, walk.torn_tail_offset
+    rep.torn_tail_reason, rep.closed, rep.skipped = walk.torn_tail_reason, walk.closed, walk.skipped
+    if progress is not None:
+        progress(f.size)
+    return rep
+
+
+class _Scratch:
+    """Work arrays kept from chunk to chunk (frames._scratch)."""
+
+
+def _checked_segments(np, frames, f: _File, walk: _Walk, b):
+    """(position reached, (offsets, kinds, t_ns, lengths)): the records _Walk yields, in
+    order, a segment at a time, every check done; walk gets the damage, torn tail, closed
+    and skipped exactly as walking it record by record would give them."""
+    buf, size = f.buf, f.size
+    pos, prev = f.start, f.seed
+    block, careful = _RUN_FIRST, False
+    one: list[tuple[int, int, int, int]] = []  # records read one at a time: offset, kind, t_ns, length
+    while True:
+        got = None if careful else _checked_run(np, frames, buf, b, size, pos, prev, block)
+        careful = False
+        if got is not None:
+            k, stride, n, kind, t, prev = got
+            offsets = pos + np.arange(k, dtype=np.int64) * stride
+            run = (offsets, np.full(k, kind, np.uint8), t, np.full(k, n, np.int64))
+            if one:
+                run = tuple(np.concatenate(c) for c in zip(_one_columns(np, one), run, strict=True))
+                one = []
+            pos += k * stride
+            walk.closed = kind == Kind.END
+            full = k == block
+            # A block cut short ends at a record of another length or kind, or at one that
+            # fails a check: that one is read by the careful reader.
+            careful = not full
+            limit = max(_RUN_FIRST, min(_RUN_MAX, _RUN_BYTES // stride))
+            block = min(block * 4, limit) if full else _RUN_FIRST
+            yield pos, run
+            continue
+        step = walk.step(pos, prev)
+        if step is None:
+            break
+        pos, prev, rec = step
+        if rec is not None:
+            off, kind, t_ns, a, e = rec
+            one.append((off, kind, t_ns, e - a))
+            if len(one) >= _SEGMENT or pos - one[0][0] >= _RUN_BYTES:
+                yield pos, _one_columns(np, one)
+                one = []
+    if one:
+        yield pos, _one_columns(np, one)
+
+
+def _one_columns(np, one):
+    off, kind, t, n = zip(*one, strict=True)
+    return np.array(off, np.int64), np.array(kind, np.uint8), np.array(t, np.int64), np.array(n, np.int64)
+
+
+def _checked_run(np, frames, buf, b, size: int, pos: int, prev: bytes | None, block: int):
+    """Up to `block` records from pos with the length and kind of the one at pos, each with
+    good header and data CRCs and a chain link that holds (what _Walk.step accepts with
+    no damage): (count, stride, length, kind, t_ns array, chain of the last), or None when
+    the first of them is not such a record or no run starts at pos."""
+    if size - pos < 2 * RECORD_SIZE:
+        return None
+    n, kind = _RUN_KEY.unpack_from(buf, pos)
+    stride = RECORD_SIZE + n
+    if n > MAX_DATA or kind not in _KINDS:
+        return None
+    count = min(block, (size - pos) // stride)
+    if count < 2 or _RUN_KEY.unpack_from(buf, pos + stride) != (n, kind):
+        return None
+    raw = b[pos : pos + count * stride].reshape(count, stride)
+    head = raw[:, :RECORD_SIZE].copy()
+    h16 = head.view("<u2")
+    good = (head[:, 0:4].view("<u4").ravel() == n) & (head[:, 4] == kind)
+    good &= frames._crc_of_rows(lambda q: h16[:, q], _HEAD_CRC_AT, count) == head[:, 28:32].view("<u4").ravel()
+    j = count if good.all() else int(np.argmin(good))
+    if not j:
+        return None
+    # One message per record: previous chain value, header bytes 0..15, data (_link).
+    w = CHAIN_SIZE + 16 + n
+    msg = np.empty((j, w), np.uint8)
+    msg[0, :CHAIN_SIZE] = np.frombuffer(prev, np.uint8) if prev is not None else 0
+    msg[1:, :CHAIN_SIZE] = head[: j - 1, 16:24]
+    msg[:, CHAIN_SIZE : CHAIN_SIZE + 16] = head[:j, :16]
+    msg[:, CHAIN_SIZE + 16 :] = raw[:j, RECORD_SIZE:]
+    del raw
+    flat = memoryview(msg.reshape(-1))
+    crc = zlib.crc32
+    at = CHAIN_SIZE + 16
+    data_crc = np.array([crc(flat[i : i + n]) for i in range(at, at + j * w, w)], np.uint32)
+    good = data_crc == head[:j, 24:28].view("<u4").ravel()
+    k = j if good.all() else int(np.argmin(good))
+    if k:
+        sha = hashlib.sha256
+        digests = b"".join([sha(flat[i : i + w]).digest() for i in range(0, k * w, w)])
+        good = np.frombuffer(digests, np.uint64)[::4] == head[:k, 16:24].copy().view(np.uint64).ravel()
+        if prev is None:
+            good[0] = True  # the chain restarts here: nothing to check this record against
+        if not good.all():
+            k = int(np.argmin(good))
+    flat.release()
+    if not k:
+        return None
+    t = head[:k, 8:16].copy().view("<i8").ravel()
+    return k, stride, n, kind, t, head[k - 1, 16:24].tobytes()
+
+
+class _FastItems:
+    """verify's loop over the decoded items, gathered as arrays: the frame items' sequence
+    numbers and device times in log order, and whether a gap came before each."""
+
+    def __init__(self, np, rep: VerifyReport):
+        self.np = np
+        self.rep = rep
+        self.dec = Decoder()
+        self.decoders = [self.dec]
+        self.gap = False  # a gap since the last frame item
+        self.parts: list[tuple[Any, Any, Any, Any]] = []
+        self.one: list[tuple[int, int, int, bool]] = []  # frame items from the Decoder, not yet in parts
+        self.fast = 0
+
+    def take(self, items) -> None:
+        rep = self.rep
+        for item in items:
+            if isinstance(item, (Telemetry, Event, Reply)):
+                rep.telemetry += isinstance(item, Telemetry)
+                rep.events += isinstance(item, Event)
+                rep.replies += isinstance(item, Reply)
+                self.one.append((item.seq, item.t_s, item.t_us, self.gap))
+                self.gap = False
+
+    def new_stream(self) -> None:
+        self.dec = Decoder()
+        self.decoders.append(self.dec)
+
+    def telemetry(self, seq, t_s, t_us) -> None:
+        """Telemetry frames decoded together (arrays), in order."""
+        np = self.np
+        self._flush_one()
+        gap = np.zeros(len(seq), bool)
+        gap[0] = self.gap
+        self.gap = False
+        self.parts.append((seq, t_s, t_us, gap))
+        self.rep.telemetry += len(seq)
+        self.fast += len(seq)
+
+    def _flush_one(self) -> None:
+        if self.one:
+            np = self.np
+            seq, t_s, t_us, gap = zip(*self.one, strict=True)
+            self.parts.append((np.array(seq, np.int64), np.array(t_s, np.int64), np.array(t_us, np.int64),
+                               np.array(gap, bool)))
+            self.one = []
+
+    def finish(self) -> None:
+        np, rep = self.np, self.rep
+        self.take(self.dec.flush())
+        self._flush_one()
+        rep.frames += self.fast
+        for d in self.decoders:
+            rep.frames += d.frames
+            rep.crc_errors += d.crc_errors
+            rep.garbage += d.garbage
+            rep.malformed += d.malformed
+            rep.text_lines += d.text_lines
+        if not self.parts:
+            return
+        seq, t_s, t_us, gap = (np.concatenate([p[i] for p in self.parts]) for i in range(4))
+        t = t_s.astype(np.float64) + t_us / 1e6  # item.t_s + item.t_us / 1e6, the same float
+        missing = (seq[1:] - seq[:-1] - 1) % SEQ_MOD
+        back = (t_s[1:] < t_s[:-1]) | ((t_s[1:] == t_s[:-1]) & (t_us[1:] < t_us[:-1]))
+        restart = back | (missing >= SEQ_MOD // 2)
+        counted = ~restart
+        rep.restarts = int(restart.sum())
+        rep.lost = int(missing[counted & ~gap[1:]].sum())
+        rep.lost_in_gaps = int(missing[counted & gap[1:]].sum())
+        # Each session's length added in order, as the loop does: the same float sum.
+        start = float(t[0])
+        duration = 0.0
+        for i in np.flatnonzero(restart).tolist():
+            duration += float(t[i]) - start
+            start = float(t[i + 1])
+        rep.device_duration_s = duration + (float(t[-1]) - start)
+        rep.first_device_s, rep.last_device_s = float(t[0]), float(t[-1])
+
+
+# Data length of a record that is one telemetry frame -> its channel count: 00, COBS code,
+# payload, CRC, 00 (one COBS block: every telemetry payload is below 254 bytes).
+_TELEMETRY_LENGTHS = {TELEMETRY_FIXED + CHANNEL.size * n + 7: n for n in range(MAX_CHANNELS + 1)}
+
+
+def _decode_segment(np, frames, f: _File, b, ws, seg, items: _FastItems) -> None:
+    """The records of seg through the Decoder, in order, except the whole telemetry frames
+    numpy decoded, which are taken as decoded where the Decoder is between frames."""
+    offsets, kinds, t_ns, lengths = seg
+    nseg = len(offsets)
+    if not nseg:
+        return
+    rep = items.rep
+    device = kinds == Kind.DEVICE
+    rep.records += nseg
+    rep.device_bytes += int(lengths[device].sum())
+    if rep.first_host_ns is None:
+        rep.first_host_ns = int(t_ns[0])
+    rep.last_host_ns = int(t_ns[-1])
+    fast = np.zeros(nseg, bool)
+    seq = np.zeros(nseg, np.int64)
+    t_s = np.zeros(nseg, np.int64)
+    t_us = np.zeros(nseg, np.int64)
+    for length, n_ch in _TELEMETRY_LENGTHS.items():
+        sel = np.flatnonzero(device & (lengths == length))
+        for lo in range(0, len(sel), frames.CHUNK):
+            s = sel[lo : lo + frames.CHUNK]
+            ok, p = frames._payloads(b, offsets[s] + RECORD_SIZE, length, n_ch, ws, exact=True)
+            fast[s] = ok
+            seq[s], t_s[s], t_us[s] = p["seq"], p["t_s"], p["t_us"]
+            del p
+    buf = f.buf
+    between = frames._between_frames
+    done = -1  # records up to here are read
+    for r in np.flatnonzero(~fast).tolist() + [nseg]:
+        k = done + 1  # records k .. r-1 are whole frames: the Decoder must be between frames
+        while k < r and not between(items.dec):
+            a = int(offsets[k]) + RECORD_SIZE
+            items.take(items.dec.feed(buf[a : a + int(lengths[k])]))
+            k += 1
+        if k < r:  # the Decoder would have read those whole frames: text mode, holding nothing
+            items.dec._in_frame = False
+            items.telemetry(seq[k:r], t_s[k:r], t_us[k:r])
+        done = r
+        if r == nseg:
+            break
+        kind = int(kinds[r])
+        off = int(offsets[r])
+        a = off + RECORD_SIZE
+        data = buf[a : a + int(lengths[r])]
+        if kind == Kind.DEVICE:
+            items.take(items.dec.feed(data))
+        elif kind == Kind.GAP:
+            items.take(items.dec.flush())
+            items.new_stream()
+            rep.gaps.append((off, int(t_ns[r]), data.decode("utf-8", "replace")))
+            items.gap = True
+        elif kind == Kind.NOTE:
+            rep.notes += 1
 
 
 # Fast scanning.

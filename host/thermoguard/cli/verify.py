@@ -10,6 +10,8 @@ def register(sub) -> None:
     p.add_argument("log")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is one only on a terminal, for a large log)")
+    p.add_argument("--exact", action="store_true",
+                   help="check record by record and decode frame by frame (the reference: same report, much slower)")
     p.set_defaults(func=run)
 
 
@@ -18,7 +20,8 @@ def run(args) -> int:
 
     with progress.bar(args.log, enabled=not args.no_progress) as bar:
         try:
-            report = log.verify(args.log, progress=bar.task("verifying", _size(args.log)) if bar.shown else None)
+            report = log.verify(args.log, progress=bar.task("verifying", _size(args.log)) if bar.shown else None,
+                                exact=args.exact)
         except log.LogError as e:
             raise UserError(str(e)) from None
     print(report.summary())
