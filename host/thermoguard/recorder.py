@@ -37,6 +37,7 @@ INFO_EAGER_S = 5.0
 # it away: taken by the next command of that verb, a late "ERR ARM" would tell the operator
 # a later ARM was refused while the board armed.
 LATE_REPLY_S = 10.0
+SET_GRACE_S = 10.0  # a SET this recent before a gap may explain a new configuration after it
 LONGEST_WAIT_S = 3600.0  # a longer timeout is taken as this (threading's waits have a limit)
 _PIECE = re.compile(r"(\d+)/(\d+) .*", re.DOTALL)  # `OK GET 1/3 ...`: one piece of several
 
@@ -113,6 +114,14 @@ class Request:
         self.sent_at = 0.0
         self.abandoned = False
 
+    def wants(self, reply: protocol.Reply) -> bool:
+        """Whether reply can be this request's next: its verb, and for an answer in pieces
+        (GET) the piece after those it holds."""
+        if reply.verb != self.verb or self.done.is_set():
+            return False
+        m = _PIECE.fullmatch(reply.detail) if reply.ok else None
+        return m is None or int(m.group(1)) == len(self.replies) + 1
+
     def take(self, reply: protocol.Reply) -> None:
         self.replies.append(reply)
         m = _PIECE.fullmatch(reply.detail) if reply.ok else None
@@ -120,8 +129,9 @@ class Request:
             self.done.set()
 
     def fail(self, why: str) -> None:
-        self.error = why
-        self.done.set()
+        if not self.done.is_set():  # an answer already taken stays the answer
+            self.error = why
+            self.done.set()
 
 
 class Recorder:
@@ -139,6 +149,7 @@ class Recorder:
         self.on_status = on_status or (lambda stats: None)
         self.on_message = on_message or (lambda text: None)
         self.on_items = on_items
+        self.on_alarm: Callable[[str], None] | None = None  # the port leads to another board
         self.stats = Stats()
         self.decoder = protocol.Decoder()
         self.stop = threading.Event()
@@ -146,6 +157,8 @@ class Recorder:
         self._config_hash: int | None = None  # of the latest telemetry: a SET changes it legitimately
         self._checking_since: float | None = None  # after a reconnect, until INFO answers as before
         self._trusted: set[str] = set()  # configuration hashes of the board before the gap
+        self._set_sent_at: float | None = None  # a SET went out, its configuration not yet in telemetry
+        self._lost_at = 0.0  # when the port was last lost
         self._next_info = 0.0
         self.foreign = ""  # why nothing is sent any more: the port leads to another board
         self._hb_now = False
@@ -214,6 +227,8 @@ class Recorder:
                     if written:
                         req.sent, req.sent_at = True, now
                         self._waiting.append(req)
+                        if req.verb == "SET":
+                            self._set_sent_at = now  # its new configuration may come before its telemetry
                         by = f" for {req.origin}" if req.origin else ""
                         self.writer.note(f"sent {req.verb} {req.args}".rstrip() + by)
                     else:
@@ -228,9 +243,11 @@ class Recorder:
                 continue
             for k, req in enumerate(self._waiting):
                 with req.lock:
-                    if req.verb != item.verb or req.done.is_set():
+                    if not req.wants(item):
                         continue
                     req.take(item)  # an abandoned one takes it too: its asker is gone
+                    if req.verb == "SET" and not item.ok:
+                        self._set_sent_at = None  # refused: the configuration stays
                 # The board answers in order: what was sent before this and is still
                 # unanswered never reached it whole.
                 for lost in self._waiting[:k]:
@@ -242,7 +259,8 @@ class Recorder:
 
     def _fail_requests(self, why: str) -> None:
         for req in self._waiting:
-            req.fail(why)
+            with req.lock:
+                req.fail(why)
         self._waiting = []
         while True:
             try:
@@ -258,15 +276,18 @@ class Recorder:
         self.stats.count(items, self.decoder)
         if self._waiting:
             self._answer(items)
-        if self.on_items is not None and items:
+        # Until the port is known to lead to the same board, its readings are not this board's.
+        if self.on_items is not None and items and self._checking_since is None and not self.foreign:
             self.on_items(items)
         for item in items:
             if self.foreign:
                 break
             if isinstance(item, protocol.Telemetry):
                 if self._checking_since is None:
+                    if item.config_hash != self._config_hash:
+                        self._set_sent_at = None
                     self._config_hash = item.config_hash
-                elif self._trusted and f"{item.config_hash:08x}" not in self._trusted:
+                elif not self._trusts(f"{item.config_hash:08x}"):
                     self._checking_since = None
                     self._declare_foreign(f"sends telemetry of configuration {item.config_hash:08x}")
             elif (self._checking_since is not None and isinstance(item, protocol.Reply)
@@ -278,19 +299,27 @@ class Recorder:
         # The same port may now lead to another board (a /dev/ttyACM0 given to the next device).
         was = self.expected
         same_board = was is None or (info.board, info.firmware) == (was.board, was.firmware)
-        if same_board and (not self._trusted or _hash_word(info.config_hash) in self._trusted):
+        if same_board and self._trusts(_hash_word(info.config_hash)):
             if was is None:
                 self.expected = info  # known from now on
             self._hb_now = True  # the same board: its heartbeat at once
             return
         self._declare_foreign(f"answers as {info.describe()}")
 
+    def _trusts(self, config_hash: str) -> bool:
+        # A SET sent just before the gap may have changed it (a SET only tightens): trusted too.
+        recent_set = self._set_sent_at is not None and self._lost_at - self._set_sent_at < SET_GRACE_S
+        return not self._trusted or config_hash in self._trusted or recent_set
+
     def _declare_foreign(self, what: str) -> None:
         self.foreign = (f"after the gap {self.transport.url} {what}, not as the board recorded before it; "
                         "nothing more is sent to it (no heartbeat: an armed board trips). Start a new recording "
                         "to use this board")
         self.writer.note(self.foreign)
-        self.on_message(f"thermoguard: warning: {self.foreign}")
+        if self.on_alarm is not None:
+            self.on_alarm(self.foreign)
+        else:
+            self.on_message(f"thermoguard: warning: {self.foreign}")
         self._fail_requests(self.foreign)
 
     def run(self, duration_s: float | None = None) -> Stats:
@@ -327,7 +356,12 @@ class Recorder:
 
     def _ask_info(self, now: float) -> None:
         if now >= self._next_info:
-            self.transport.write(protocol.encode_command("INFO"))
+            line = protocol.encode_command("INFO")
+            if self.transport.write(line):
+                # In line like any command, so that its answer is not taken for another's.
+                own = Request("INFO", "", line, "")
+                own.sent, own.sent_at, own.abandoned = True, now, True
+                self._waiting.append(own)
             late = now - self._checking_since > INFO_EAGER_S
             self._next_info = now + (INFO_AGAIN_LATE_S if late else INFO_AGAIN_S)
 
@@ -358,7 +392,7 @@ class Recorder:
         self.stats.close_segment()
         self.decoder = protocol.Decoder()
         self.on_message(f"port lost: {reason}; reopening {self.transport.url}")
-        lost_at = time.monotonic()
+        lost_at = self._lost_at = time.monotonic()
         window = self.reconnect_timeout_s
         if end is not None:
             window = min(window, max(0.0, end - lost_at))

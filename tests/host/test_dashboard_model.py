@@ -29,6 +29,7 @@ from thermoguard.dashboard.model import (
     OK,
     REFUSED,
     Model,
+    configuration_hash,
     dose_text,
 )
 from thermoguard.dashboard.plain import Plain, status_text
@@ -43,13 +44,18 @@ CONFIG = {
          "rate_c_per_s": 2.0, "dose_cem43": 40.0},
     ],
 }
+CONFIG_HASH = configuration_hash(CONFIG)
 ON = protocol.FL_INTERLOCK_ON | protocol.FL_HOST_OK | protocol.FL_CONFIG_VALID
 OFF = protocol.FL_HOST_OK | protocol.FL_CONFIG_VALID
 
 
 def tele(seq, t, state=codes.DISARMED, temps=(37.0, 37.0), faults=(0, 0), warn=(0, 0), trip=(0, 0),
-         first=(codes.GLOBAL, 0), dose_cem43=(0.0, 0.0), flags=None, rate=(0.0, 0.0), overruns=0, max_late_us=0):
-    """A telemetry frame as the board encodes it, decoded as the host does."""
+         first=(codes.GLOBAL, 0), dose_cem43=(0.0, 0.0), flags=None, rate=(0.0, 0.0), overruns=0, max_late_us=0,
+         config_hash=None):
+    """A telemetry frame as the board encodes it, decoded as the host does (of CONFIG unless
+    another configuration hash is given)."""
+    if config_hash is None:
+        config_hash = CONFIG_HASH
     q10 = [round(x * 1024) for x in temps]
     hi = [int(d * 1024) for d in dose_cem43]
     lo = [int((d * 1024 - int(d * 1024)) * 65536) for d in dose_cem43]
@@ -58,7 +64,7 @@ def tele(seq, t, state=codes.DISARMED, temps=(37.0, 37.0), faults=(0, 0), warn=(
     payload = protocol.telemetry_payload(
         seq, int(t), round((t - int(t)) * 1e6) % 1000000, state, flags, 0, first[0], first[1], 0, max_late_us,
         overruns, 0, q10, [37 * 64] * len(temps), list(faults), list(warn), list(trip),
-        [round(r * 1024) for r in rate], hi, lo)
+        [round(r * 1024) for r in rate], hi, lo, config_hash=config_hash)
     return protocol.decode_payload(payload)
 
 
@@ -501,9 +507,17 @@ def test_after_a_config_event_no_old_limit_is_shown_until_the_new_ones_are_read(
     inbox = Inbox()
     inbox.config(tightened)  # what the monitor reads again with GET
     inbox.drain(m)
-    row = m.rows(1.1)[1]
+    assert m.rows(1.1)[1].high_c is None  # the telemetry still says the old configuration
+    m.feed([tele(4, 1.2, temps=(37.0, 44.3), config_hash=configuration_hash(tightened))], now=1.2)
+    row = m.rows(1.2)[1]
     assert row.high_c == 44.0 and row.margin_c == pytest.approx(-0.3, abs=0.01) and row.margin_to == "high"
-    assert not any("configuration changed" in a.text for a in m.alarms(1.1))
+    assert not any("configuration changed" in a.text for a in m.alarms(1.2))
+    # A change whose event was lost, or two changes read out of order: the telemetry's hash
+    # is not the one of the limits read, so none is shown.
+    tighter = {**CONFIG, "channels": [CONFIG["channels"][0], {**CONFIG["channels"][1], "high_c": 43.0}]}
+    m.feed([tele(5, 1.3, temps=(37.0, 42.8), config_hash=configuration_hash(tighter))], now=1.3)
+    row = m.rows(1.3)[1]
+    assert (row.high_c, row.margin_c) == (None, None) and m.limits_unknown()
 
 
 def test_the_monitor_reads_the_configuration_again_after_a_config_event():
@@ -521,7 +535,7 @@ def test_the_monitor_reads_the_configuration_again_after_a_config_event():
                     protocol.Reply(6, 1, 0, f"OK GET 2/2 {text[20:]}")]
 
     inbox = Inbox()
-    on_items = _watching_config(Rec(), inbox)
+    on_items = _watching_config(Rec(), inbox, CONFIG_HASH)
     on_items([tele(1, 1.0)])
     assert asked == []  # nothing changed: nothing asked
     on_items([protocol.Event(2, 1, 0, protocol.EV_CONFIG, codes.DISARMED, "tip.high_c=90.0")])

@@ -5,11 +5,12 @@ after a reconnect nothing but INFO goes out until the port answers as the same b
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from thermoguard import protocol
 from thermoguard.board import BoardInfo, NoReply, NotSent
-from thermoguard.recorder import Recorder
+from thermoguard.recorder import LATE_REPLY_S, SET_GRACE_S, Recorder
 
 
 class Wire:
@@ -36,12 +37,13 @@ class Notes:
         self.notes.append(text)
 
 
-def asking(rec: Recorder, verb: str, timeout: float, origin: str = "") -> tuple[threading.Thread, list]:
+def asking(rec: Recorder, verb: str, timeout: float, origin: str = "", args: str = "",
+           ) -> tuple[threading.Thread, list]:
     out: list = []
 
     def ask():
         try:
-            out.append(rec.request(verb, "", timeout, origin=origin))
+            out.append(rec.request(verb, args, timeout, origin=origin))
         except NoReply as e:
             out.append(e)
 
@@ -65,12 +67,14 @@ def test_a_command_given_up_before_it_was_sent_is_never_sent():
     assert wire.sent == [] and notes.notes == []
 
 
-def sent(rec: Recorder, verb: str, timeout: float, origin: str = "") -> tuple[threading.Thread, list]:
+def sent(rec: Recorder, verb: str, timeout: float, origin: str = "", now: float = 0.0, args: str = "",
+         ) -> tuple[threading.Thread, list]:
     """A command asked from another thread and written by the recording loop."""
-    t, out = asking(rec, verb, timeout, origin)
+    t, out = asking(rec, verb, timeout, origin, args)
+    end = time.monotonic() + 5
     while not rec._requests.qsize():
-        pass
-    rec._send_requests(0.0)
+        assert time.monotonic() < end and t.is_alive(), f"{verb} was never queued: {out}"
+    rec._send_requests(now)
     return t, out
 
 
@@ -191,3 +195,77 @@ def test_a_board_without_a_valid_configuration_is_still_itself_after_a_gap():
     rec._check_identity(0.0)
     rec.feed(reply("OK INFO fw=0.1.0 board=virtual config=af0809de state=DISARMED"))  # flashed meanwhile
     assert rec.foreign
+
+
+def test_a_given_up_command_keeps_its_place_only_for_a_while():
+    wire, notes = Wire(), Notes()
+    rec = Recorder(wire, notes)
+    t, out = sent(rec, "ARM", 0.2)
+    t.join()
+    t2, out2 = sent(rec, "ARM", 2.0, now=LATE_REPLY_S + 1)  # long after: the first one is forgotten
+    rec.feed(reply("OK ARM", 2))
+    t2.join()
+    assert [r.text for r in out2[0]] == ["OK ARM"]
+
+
+def test_an_answer_taken_stays_the_answer_when_the_port_goes_next():
+    rec = Recorder(Wire(), Notes())
+    t, out = sent(rec, "ARM", 2.0)
+    rec.feed(reply("OK ARM"))
+    rec._fail_requests("the port was lost")
+    t.join()
+    assert [r.text for r in out[0]] == ["OK ARM"]
+
+
+def test_the_recorders_own_info_answers_are_nobody_elses():
+    wire, notes = Wire(), Notes()
+    rec = Recorder(wire, notes, expected=BoardInfo("0.1.0", "virtual", "af0809de", "ARMED", None, ""))
+    rec._check_identity(0.0)
+    rec._ask_info(0.0)
+    rec._ask_info(1.0)  # asked again: a board that was booting answers both
+    answer = "OK INFO fw=0.1.0 board=virtual config=af0809de state=ARMED"
+    rec.feed(reply(answer, 1))
+    t, out = sent(rec, "INFO", 2.0, now=1.0)  # `thermoguard ports` through the relay
+    rec.feed(reply(answer, 2))  # the recorder's second INFO's answer: absorbed
+    assert not out
+    rec.feed(reply(answer.replace("ARMED", "TRIPPED"), 3))
+    t.join()
+    assert out[0][0].text.endswith("state=TRIPPED")
+
+
+def test_get_pieces_go_to_the_get_that_expects_them():
+    rec = Recorder(Wire(), Notes())
+    t, out = sent(rec, "GET", 0.2)
+    rec.feed(reply("OK GET 1/2 {\"a\":", 1))  # its second piece is lost
+    t.join()
+    t2, out2 = sent(rec, "GET", 2.0)
+    rec.feed(reply("OK GET 1/2 {\"b\":", 2))
+    rec.feed(reply("OK GET 2/2 2}", 3))
+    t2.join()
+    assert [r.text for r in out2[0]] == ["OK GET 1/2 {\"b\":", "OK GET 2/2 2}"]
+
+
+def test_a_set_just_before_a_gap_explains_the_new_configuration_after_it():
+    wire, notes = Wire(), Notes()
+    rec = Recorder(wire, notes, expected=BoardInfo("0.1.0", "virtual", "af0809de", "ARMED", None, ""))
+    rec.feed(telemetry(0xAF0809DE))
+    t, out = sent(rec, "SET", 2.0, args="foramen.high_c=44", now=100.0)
+    rec.feed(reply("OK SET foramen.high_c=44", 1))
+    t.join()
+    rec._lost_at = 101.0  # the port is lost before the new configuration's telemetry came
+    rec._check_identity(102.0)
+    rec.feed(telemetry(0x78EE89C3, 2))
+    rec.feed(reply("OK INFO fw=0.1.0 board=virtual config=78ee89c3 state=ARMED", 3))
+    assert not rec.foreign and rec._hb_now
+    # Without a SET, or one refused, or long before the gap, the same answer is another board.
+    for setup in ("none", "refused", "old"):
+        rec = Recorder(Wire(), Notes(), expected=BoardInfo("0.1.0", "virtual", "af0809de", "ARMED", None, ""))
+        rec.feed(telemetry(0xAF0809DE))
+        if setup != "none":
+            t, out = sent(rec, "SET", 2.0, args="foramen.high_c=44", now=100.0)
+            rec.feed(reply("ERR SET foramen.high_c: above" if setup == "refused" else "OK SET x=1", 1))
+            t.join()
+        rec._lost_at = 101.0 if setup != "old" else 100.0 + SET_GRACE_S + 1
+        rec._check_identity(rec._lost_at + 1)
+        rec.feed(reply("OK INFO fw=0.1.0 board=virtual config=78ee89c3 state=ARMED", 3))
+        assert rec.foreign, setup

@@ -23,7 +23,7 @@ from thermoguard.cli import session
 from thermoguard.cli.common import UserError, default_log, positive_seconds
 from thermoguard.dashboard import live, view
 from thermoguard.dashboard.keys import Keys
-from thermoguard.dashboard.model import Model
+from thermoguard.dashboard.model import Model, configuration_hash
 from thermoguard.recorder import RECONNECT_TIMEOUT_S, Recorder
 
 
@@ -66,10 +66,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _watching_config(recorder: Recorder, inbox: live.Inbox):
-    """on_items for the recorder: items to the dashboard, and after a CONFIG event (a SET
-    tightened the configuration, perhaps from another shell) the new configuration read
-    again, on a thread of its own (the recording's thread is the one that sends it)."""
+REREAD_EVERY_S = 3.0  # at most this often while telemetry shows a configuration not yet read
+
+
+def _watching_config(recorder: Recorder, inbox: live.Inbox, known: int | None = None):
+    """on_items for the recorder: items to the dashboard; and when the board's configuration
+    changed (a CONFIG event, or telemetry with another configuration hash than the one read:
+    a SET tightened it, perhaps from another shell) it is read again with GET, on a thread
+    of its own (the recording's thread is the one that sends it). `known` is the hash of
+    the configuration the dashboard has."""
+    state = {"known": known, "busy": False, "last": -REREAD_EVERY_S}
 
     def reread() -> None:
         try:
@@ -77,14 +83,23 @@ def _watching_config(recorder: Recorder, inbox: live.Inbox):
                 "GET", "", origin="the dashboard (the board's configuration changed)"))
             if text is None:
                 raise NoReply(f"the board refused GET: {reply.detail}")
-            inbox.config(json.loads(text))
+            cfg = json.loads(text)
+            state["known"] = configuration_hash(cfg)
+            inbox.config(cfg)
         except (NoReply, ValueError) as e:
             inbox.message(f"warning: the board's new configuration could not be read ({e}); "
                           "its limits are not shown")
+        finally:
+            state["busy"] = False
 
     def on_items(items: list) -> None:
         inbox.items(items)
-        if any(isinstance(i, protocol.Event) and i.event == protocol.EV_CONFIG for i in items):
+        changed = any(isinstance(i, protocol.Event) and i.event == protocol.EV_CONFIG for i in items) or any(
+            isinstance(i, protocol.Telemetry) and i.config_valid and i.config_hash != state["known"]
+            for i in items)
+        now = time.monotonic()
+        if changed and not state["busy"] and now - state["last"] >= REREAD_EVERY_S:
+            state["busy"], state["last"] = True, now
             threading.Thread(target=reread, name="reread-config", daemon=True).start()
 
     return on_items
@@ -117,7 +132,8 @@ def run(args) -> int:
     inbox = live.Inbox()
     recorder = Recorder(board.transport, writer, reconnect_timeout_s=args.reconnect_timeout,
                         on_message=inbox.message, expected=board.info)
-    recorder.on_items = _watching_config(recorder, inbox)
+    recorder.on_items = _watching_config(recorder, inbox, configuration_hash(meta.get("config") or {}))
+    recorder.on_alarm = lambda text: inbox.message(text, "high")
     failure: list[str] = []
     thread = threading.Thread(target=_recording, args=(recorder, early, writer, inbox, failure), name="recorder",
                               daemon=True)

@@ -38,8 +38,8 @@ class Inbox:
     def items(self, items: list) -> None:
         self._q.put(("items", time.monotonic(), time.time(), items))
 
-    def message(self, text: str) -> None:
-        self._q.put(("message", time.monotonic(), time.time(), text))
+    def message(self, text: str, priority: str | None = None) -> None:
+        self._q.put(("message", time.monotonic(), time.time(), (text, priority)))
 
     def answer(self, verb: str, outcome: str, text: str) -> None:
         """What came of a command: model.OK, REFUSED, NO_ANSWER or NOT_SENT, and why."""
@@ -61,8 +61,8 @@ class Inbox:
                 model.feed(what, now, wall)
                 got += what
             elif kind == "message":
-                model.note(what)
-                got.append(what)
+                model.note(*what)
+                got.append(what[0])
             elif kind == "config":
                 model.configure(what)
             else:

@@ -17,6 +17,7 @@ read as missing and the first alarm is "NO DATA". The sample period is the confi
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import deque
@@ -138,6 +139,18 @@ class _Trend:
         return [v for _, v in self.points]
 
 
+def configuration_hash(cfg: dict) -> int | None:
+    """The hash the board reports for this configuration (None when it is not a valid one)."""
+    from tgfw import config
+
+    if not cfg:
+        return None
+    try:
+        return config.config_hash(config.validate(json.loads(json.dumps(cfg))))
+    except (config.ConfigError, TypeError, ValueError):
+        return None
+
+
 class Model:
     def __init__(self, config: dict | None = None, arrhenius: ArrheniusAccumulator | None = None,
                  started: float = 0.0) -> None:
@@ -172,8 +185,16 @@ class Model:
         hz = _num(self.config.get("sample_hz"))
         self.config_period_s = 1.0 / hz if hz is not None and hz > 0 else None
         # A CONFIG event says the limits changed: until the new ones are read, none is shown
-        # (an old limit would overstate the margin).
+        # (an old limit would overstate the margin). So does telemetry of another configuration
+        # than the one read (the event lost, or two changes read out of order).
         self.limits_stale = False
+        self.config_hash = configuration_hash(self.config)
+
+    def limits_unknown(self) -> bool:
+        """The limits shown may not be the board's: none is shown."""
+        t = self.last
+        return self.limits_stale or (self.config_hash is not None and t is not None
+                                     and t.config_valid and t.config_hash != self.config_hash)
 
     # Input
 
@@ -303,7 +324,7 @@ class Model:
         stale = self.stale_s(now)
         if stale is not None:
             out.append(Alarm(HIGH, f"NO DATA for {stale:.0f} s"))
-        if self.limits_stale:
+        if self.limits_unknown():
             out.append(Alarm(MEDIUM, "the board's configuration changed: its new limits are being read"))
         if t is not None and stale is None:
             if t.state == codes.TRIPPED:
@@ -334,7 +355,7 @@ class Model:
         out = []
         for i in range(n):
             cfg = self.channel_cfg[i] if i < len(self.channel_cfg) else {}
-            if self.limits_stale:
+            if self.limits_unknown():
                 cfg = {"role": cfg.get("role", "")}
             ch = t.channels[i] if t is not None and i < len(t.channels) and not stale else None
             low, high = _num(cfg.get("low_c")), _num(cfg.get("high_c"))
