@@ -122,14 +122,15 @@ def test_operator_commands_reach_a_board_that_record_holds(virtual_port, tmp_pat
             time.sleep(0.1)
         armed = run("arm", "--port", virtual_port, "--reason", "held port")
         assert (armed.returncode, armed.stdout) == (0, "OK ARM\n"), armed.stderr
-        assert "held by a thermoguard recording" in armed.stderr
+        assert "held by thermoguard record or monitor" in armed.stderr
         shown = run("config", "--port", virtual_port, "show")
         assert shown.returncode == 0 and json.loads(shown.stdout)["sample_hz"] == 10
         refused = run("reset", "--port", virtual_port, "--reason", "nothing to clear")
         assert refused.returncode == 1 and "refused RESET: not tripped" in refused.stderr
         listed = run("ports", virtual_port)
         assert listed.returncode == 0 and f"{virtual_port}: thermoguard board virtual" in listed.stdout
-        assert "(held by a recording)" in listed.stdout and "1 thermoguard board among" in listed.stdout
+        assert "(held by thermoguard record or monitor)" in listed.stdout
+        assert "1 thermoguard board among" in listed.stdout
         disarmed = run("disarm", "--port", virtual_port)
         assert (disarmed.returncode, disarmed.stdout) == (0, "OK DISARM\n"), disarmed.stderr
     finally:

@@ -49,8 +49,8 @@ def open_board(port: str, timeout: float) -> Board | relay.Client:
     """The board on port; or, while record or monitor holds the port, a way through them."""
     holder = relay.find(port)
     if holder is not None:
-        print(f"thermoguard: {port} is held by a thermoguard recording: the command goes through it "
-              "(its log keeps the answer)", file=sys.stderr)
+        print(f"thermoguard: {port} is held by thermoguard record or monitor: the command goes through it "
+              "(and into its log, if it keeps one)", file=sys.stderr)
         return holder
     try:
         return connect(port, timeout=max(timeout, 0.1))

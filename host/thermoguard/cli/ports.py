@@ -30,10 +30,11 @@ def probe(url: str, timeout: float) -> tuple[bool, str]:
         try:
             reply = holder.command("INFO", "", timeout)
         except PortError as e:
-            return False, f"{url}: held by a thermoguard recording, which did not pass on INFO ({e})"
+            return False, f"{url}: held by thermoguard record or monitor, which did not pass on INFO ({e})"
         if reply.ok:
-            return True, f"{url}: thermoguard {parse_info(reply.detail).describe()} (held by a recording)"
-        return False, f"{url}: held by a thermoguard recording; the board refused INFO: {reply.detail}"
+            held = "held by thermoguard record or monitor"
+            return True, f"{url}: thermoguard {parse_info(reply.detail).describe()} ({held})"
+        return False, f"{url}: held by thermoguard record or monitor; the board refused INFO: {reply.detail}"
     try:
         with connect(url, timeout=timeout) as board:
             return True, f"{url}: thermoguard {board.info.describe()}"
