@@ -712,8 +712,8 @@ def _counted(records: Iterable[_Rec], rep: VerifyReport, progress=None) -> Itera
 
 # Verifying fast: the same report as the record-by-record path above, for every file.
 #
-# 1. The records. Where the next records have the length and kind of the one at pos, a
-#    block of them is checked at once: header CRCs with numpy (frames._crc_of_rows, exact
+# 1. The records. Where the next _RUN_MIN records or more have the length and kind of
+#    the one at pos, a block of them is checked at once: header CRCs with numpy (frames._crc_of_rows, exact
 #    per record), data CRCs and chain links with zlib and hashlib over one array of
 #    messages (the chain of a record is read from the file, so every link is checked on
 #    its own, as _Walk does). The first record that fails any check, and everything that
@@ -730,6 +730,7 @@ def _counted(records: Iterable[_Rec], rep: VerifyReport, progress=None) -> Itera
 _RUN_FIRST = 64  # records in the first block of a run; each full block, four times more
 _RUN_BYTES = 1 << 20  # up to about this many bytes (progress is told after each block)
 _RUN_MAX = 32768
+_RUN_MIN = 16  # shorter runs are read one record at a time
 _RUN_KEY = struct.Struct("<IB")  # length, kind
 _SEGMENT = 4096  # records read one at a time before they are decoded (a log of text, events, odd lengths)
 
@@ -781,11 +782,13 @@ def _checked_segments(np, frames, f: _File, walk: _Walk, b):
     and skipped exactly as walking it record by record would give them."""
     buf, size = f.buf, f.size
     pos, prev = f.start, f.seed
-    block, careful = _RUN_FIRST, False
+    block = _RUN_FIRST
+    careful = 0  # records to read one at a time before looking for a run again
     one: list[tuple[int, int, int, int]] = []  # records read one at a time: offset, kind, t_ns, length
     while True:
         got = None if careful else _checked_run(np, frames, buf, b, size, pos, prev, block)
-        careful = False
+        if isinstance(got, int):
+            careful, got = got, None
         if got is not None:
             k, stride, n, kind, t, prev = got
             offsets = pos + np.arange(k, dtype=np.int64) * stride
@@ -798,7 +801,7 @@ def _checked_segments(np, frames, f: _File, walk: _Walk, b):
             full = k == block
             # A block cut short ends at a record of another length or kind, or at one that
             # fails a check: that one is read by the careful reader.
-            careful = not full
+            careful = 0 if full else 1
             limit = max(_RUN_FIRST, min(_RUN_MAX, _RUN_BYTES // stride))
             block = min(block * 4, limit) if full else _RUN_FIRST
             yield pos, run
@@ -807,6 +810,7 @@ def _checked_segments(np, frames, f: _File, walk: _Walk, b):
         if step is None:
             break
         pos, prev, rec = step
+        careful = max(0, careful - 1)
         if rec is not None:
             off, kind, t_ns, a, e = rec
             one.append((off, kind, t_ns, e - a))
@@ -831,17 +835,21 @@ def _one_columns(np, one):
 def _checked_run(np, frames, buf, b, size: int, pos: int, prev: bytes | None, block: int):
     """Up to `block` records from pos with the length and kind of the one at pos, each with
     good header and data CRCs and a chain link that holds (what _Walk.step accepts with
-    no damage): (count, stride, length, kind, t_ns array, chain of the last), or None when
-    the first of them is not such a record or no run starts at pos."""
+    no damage): (count, stride, length, kind, t_ns array, chain of the last). None when
+    the first of them is not such a record; how many records to read one at a time when
+    no run of at least _RUN_MIN starts at pos (numpy's cost would be more than theirs)."""
     if size - pos < 2 * RECORD_SIZE:
-        return None
+        return 1
     n, kind = _RUN_KEY.unpack_from(buf, pos)
     stride = RECORD_SIZE + n
     if n > MAX_DATA or kind not in _KINDS:
-        return None
+        return 1
     count = min(block, (size - pos) // stride)
-    if count < 2 or _RUN_KEY.unpack_from(buf, pos + stride) != (n, kind):
-        return None
+    m = 1  # records from pos with the same length and kind, as far as _RUN_MIN
+    while m < min(count, _RUN_MIN) and _RUN_KEY.unpack_from(buf, pos + m * stride) == (n, kind):
+        m += 1
+    if m < 2 or m < min(count, _RUN_MIN):
+        return m  # no record of these starts a long enough run either
     raw = b[pos : pos + count * stride].reshape(count, stride)
     head = raw[:, :RECORD_SIZE].copy()
     h16 = head.view("<u2")
