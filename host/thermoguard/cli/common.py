@@ -31,15 +31,20 @@ def parse_speed(text: str) -> float | None:
     return value
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds above 0 (not nan, not inf)."""
+def positive_number(text: str, what: str = "a number") -> float:
+    """An argparse type: a number above 0 (not nan, not inf)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}") from None
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError("must be a number of seconds above 0")
+        raise argparse.ArgumentTypeError(f"must be {what} above 0")
     return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0 (not nan, not inf)."""
+    return positive_number(text, "a number of seconds")
 
 
 def load_config(path: str | None) -> dict:

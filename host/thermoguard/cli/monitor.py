@@ -9,7 +9,6 @@ two reads. On a terminal it draws the dashboard; otherwise it prints plain lines
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import sys
@@ -20,21 +19,11 @@ from pathlib import Path
 from thermoguard import dose, protocol, relay
 from thermoguard.board import NoReply, join_pieces
 from thermoguard.cli import session
-from thermoguard.cli.common import UserError, default_log, positive_seconds
+from thermoguard.cli.common import UserError, default_log, positive_number, positive_seconds
 from thermoguard.dashboard import live, view
 from thermoguard.dashboard.keys import Keys
 from thermoguard.dashboard.model import Model, configuration_hash
 from thermoguard.recorder import RECONNECT_TIMEOUT_S, Recorder
-
-
-def positive_number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError("must be a number above 0")
-    return value
 
 
 def add_dose_arguments(p) -> None:
