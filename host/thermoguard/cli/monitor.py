@@ -145,7 +145,13 @@ def run(args) -> int:
 
         send = live.request_sender(functools.partial(recorder.request, origin="the dashboard's keys"))
 
-        title = f"thermoguard monitor  {args.port}  {what}"
+        def title(m: Model) -> str:
+            # The configuration the board reports now (a SET changes it), once frames came.
+            if info is None or m.last is None or not m.last.config_valid:
+                return f"thermoguard monitor  {args.port}  {what}"
+            return (f"thermoguard monitor  {args.port}  board {info.board}, firmware {info.firmware}, "
+                    f"configuration {m.last.config_hash:08x}")
+
         with session.stop_on_signals(recorder.stop), \
                 relay.serve(recorder.transport.url, functools.partial(recorder.request, origin=relay.ORIGIN),
                             inbox.message):
@@ -155,7 +161,8 @@ def run(args) -> int:
 
                 console = Console()
                 live.run_live(model, inbox, recorder.stop, console=console,
-                              render=lambda m, now, keys: view.render(m, now, keys, title=title, width=console.width),
+                              render=lambda m, now, keys: view.render(m, now, keys, title=title(m),
+                                                                      width=console.width),
                               keys=Keys(), send=send, link=link)
             else:
                 live.run_plain(model, inbox, recorder.stop, link=link)
