@@ -14,7 +14,8 @@ try that socket before they try the port:
 
 The socket is a Unix socket in a folder only the user can enter ($XDG_RUNTIME_DIR or
 /tmp/thermoguard-<uid>), named after the port; one JSON line asks, one JSON line answers.
-The board's answer, and the command itself, are in the holder's log like any other bytes.
+When the holder keeps a log, the board's answer is in it like any other bytes, and the
+command as a note of what was sent.
 """
 
 from __future__ import annotations
