@@ -6,15 +6,15 @@ items (events, replies, text, gaps, notes) in a list beside them.
 
 How it is fast. `log.scan_records` indexes the records. For a given board every
 telemetry frame has the same length on the wire (docs/protocol.md), so the DEVICE
-records of one telemetry length are decoded together, in chunks, with numpy:
+records of one telemetry length are decoded together, in chunks:
 
 - COBS. A payload below 254 bytes is one COBS block: the code bytes form a chain from
   the first byte (each code is the distance to the next) and every code stands for a
-  0x00. One pass over byte planes (byte j of every frame of the chunk, contiguous: made
-  by a transpose 8 bytes at a time and one within each 8) follows the chain of every
-  frame at once and marks the code bytes in a bit mask; the mask, transposed back (8
-  times smaller than the bytes), zeroes them in the frames' rows. A frame whose chain
-  does not end exactly at its last byte, or that holds a 0x00 inside, is not a frame here.
+  0x00. The records' data are copied into rows (numpy, a strided copy), and a compiled
+  loop (`kernels.cobs_decode_rows`) checks the delimiters and that no 0x00 is inside,
+  follows each row's chain (four rows at a time), and turns the row into the decoded
+  message in place. A frame whose chain does not end exactly at its last byte, or that
+  holds a 0x00 inside, is not a frame here.
 - The link CRC-32 of every frame. CRC-32 is affine over GF(2) and every message followed
   by its CRC has the same residue, so the frames of a chunk are checked together first,
   twice: the CRC of their XOR (any one bad frame shows) and zlib's CRC-32 of all of them
@@ -30,15 +30,16 @@ records of one telemetry length are decoded together, in chunks, with numpy:
   inside runs of equal records): the same two CRC-32 checks of the whole set, and every
   header on its own when either fails. A header with a bad CRC makes its record damage,
   skipped as the careful reader skips it.
-- Fields come from a numpy record view of the decoded payloads.
+- Fields: a compiled loop (`kernels.telemetry_fields`) reads them from the decoded rows
+  into the result arrays, and checks version, kind, channel count and t_us.
 
 Anything else goes through the exact Python path: a Decoder is fed every record that is
 not a fast frame (text, events, replies, corrupt or torn frames, frames of other
 lengths), in order, GAP records start a new Decoder as `log.decoded_items` does, and a
 run of fast frames is only taken as decoded when the Decoder is between frames (so
 whatever it holds is read exactly as the Decoder would read it). Chunks are decoded on
-up to two threads (numpy releases the GIL), each reusing its work arrays from chunk to
-chunk.
+up to two threads (numpy, zlib and the compiled loops release the GIL), each reusing
+its work arrays from chunk to chunk.
 
 `log.verify` decodes the frames of runs of equal records with the same code (`_payloads`,
 there with every link CRC computed on its own) and the record header CRCs with
@@ -49,7 +50,6 @@ from __future__ import annotations
 
 import functools
 import json
-import mmap
 import os
 import struct
 import threading
@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 from tgfw import codes
 
-from thermoguard import log, protocol
+from thermoguard import kernels, log, protocol
 
 CHUNK = 32768  # frames decoded together: arrays of one chunk stay in the CPU caches
 CRC_RESIDUE = 0x2144DF1C  # zlib.crc32(m + crc32(m) as 4 little-endian bytes), for every m
@@ -557,39 +557,31 @@ def _scratch(ws, name: str, shape: tuple, dtype) -> np.ndarray:
 
 def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, lo: int, ws) -> None:
     """Decode the records of data length `length` at data_off into g[lo : lo + len(data_off)]."""
-    n = len(data_off)
-    sl = slice(lo, lo + n)
-    stride = log.RECORD_SIZE + length
+    sl = slice(lo, lo + len(data_off))
+    x, ok, head = _decoded_rows(b, data_off, length, ws)
     # The record headers: their own CRC (the scan trusts runs of equal records).
-    head = _scratch(ws, "head", (n, log.RECORD_SIZE), np.uint8)
-    _rows(b, data_off - log.RECORD_SIZE, log.RECORD_SIZE, stride, head)
     g.head_ok[sl] = _headers_ok(head)
-    del head
-    ok, p = _payloads(b, data_off, length, g.n_ch, ws)
+    ok &= _link_crcs_ok(x.view(np.uint64), ok, length - 3)
+    kernels.telemetry_fields(x, g.n_ch, protocol.VERSION, protocol.KIND_TELEMETRY, ok, lo,
+                             tuple(g.scalars[name] for name in _SCALARS),
+                             g.temp, g.cj, g.rate, g.dose, g.fault, g.warn, g.trip)
     g.ok[sl] = ok
-    for name in _SCALARS:
-        g.scalars[name][sl] = p[name]
-    if g.n_ch:
-        ch = p["ch"]
-        fault = g.fault[sl]
-        fault[...] = ch["fault"]
-        faulted = fault != 0
-        g.warn[sl] = ch["warn"]
-        g.trip[sl] = ch["trip"]
-        # Scaling by a power of two is exact: v * 2**-10 == v / 1024.0, as the Decoder
-        # computes it, so "no value" on the wire is found in the contiguous result.
-        missing = np.empty(fault.shape, bool)
-        for src, dst, none, scale in (("temp", g.temp, protocol.INT32_MIN, 2.0**-10),
-                                      ("cj", g.cj, protocol.INT16_MIN, 2.0**-6),
-                                      ("rate", g.rate, protocol.INT32_MIN, 2.0**-10)):
-            out = dst[sl]
-            np.multiply(ch[src], scale, out=out)
-            np.equal(out, none * scale, out=missing)
-            missing |= faulted
-            np.copyto(out, np.nan, where=missing)
-        dose = g.dose[sl]
-        np.multiply(ch["dose_hi"], 2.0**-10, out=dose)
-        dose += ch["dose_lo"] * 2.0**-26
+
+
+def _decoded_rows(b: np.ndarray, data_off: np.ndarray, length: int, ws):
+    """The records of data length `length` at data_off as decoded frames: (rows, ok, head).
+    rows: uint8 (n, length rounded up to 8), as kernels.cobs_decode_rows leaves them; ok:
+    which were whole frames (00 COBS 00); head: their record headers (n, 32). rows and
+    head are ws's work arrays."""
+    n = len(data_off)
+    x = _scratch(ws, "x", (n, (length + 7) // 8 * 8), np.uint8)
+    head = _scratch(ws, "head", (n, log.RECORD_SIZE), np.uint8)
+    stride = log.RECORD_SIZE + length
+    _rows(b, data_off - log.RECORD_SIZE, log.RECORD_SIZE, stride, head)
+    _rows(b, data_off, length, stride, x)
+    ok = np.empty(n, bool)
+    kernels.cobs_decode_rows(x, length, ok)
+    return x, ok, head
 
 
 def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, exact: bool = False):
@@ -601,58 +593,11 @@ def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, e
 
     exact: every link CRC is computed on its own (no check of the frames together first).
     """
-    n = len(data_off)
-    stride = log.RECORD_SIZE + length
     m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
-    # The record data in 8-byte aligned rows (0xFF past its end), and as byte planes:
-    # planes[j, i] is byte j of record i. Two transposes, 8 bytes at a time and then
-    # within each 8, are much faster than one of single bytes; every step of the chain
-    # below reads contiguous planes.
-    wb = (length + 7) // 8
-    x = _scratch(ws, "x", (n, wb * 8), np.uint8)
-    x[:, length:] = 0xFF
-    _rows(b, data_off, length, stride, x)
-    cols = _scratch(ws, "cols", (wb, n), np.uint64)
-    np.copyto(cols, x.view(np.uint64).T)
-    planes = _scratch(ws, "planes", (wb, 8, n), np.uint8)
-    np.copyto(planes, cols.view(np.uint8).reshape(wb, n, 8).transpose(0, 2, 1))
-    planes = planes.reshape(wb * 8, n)
-    del cols
-    last = length - 1
-    ok = (planes[0] == 0) & (planes[last] == 0)
-    planes[0] = 0xFF
-    planes[last] = 0xFF
-    ok &= np.minimum.reduce(planes, axis=0) != 0  # no 0x00 inside the frame
-    # Follow every frame's COBS chain: nxt is the position of its next code byte. Bit j & 7
-    # of drop[j >> 3] marks byte j as not payload + CRC: the delimiters, the padding and
-    # the code bytes (each stands for a 0x00).
-    drop = _scratch(ws, "drop", (wb, n), np.uint8)
-    drop[...] = 0
-    for j in [0, 1, *range(last, wb * 8)]:
-        drop[j >> 3] |= np.uint8(1 << (j & 7))
-    nxt = planes[1] + np.uint8(1)  # uint8: a chain that overflows is invalid anyway
-    hit = np.empty(n, np.uint8)
-    code = np.empty(n, np.uint8)
-    for j in range(2, last):
-        np.equal(nxt, j, out=hit.view(bool))
-        np.multiply(hit, planes[j], out=code)
-        nxt += code
-        hit <<= j & 7
-        drop[j >> 3] |= hit
-    ok &= nxt == last
-    del planes
-    # The marks back in row order (8 times less to transpose than the bytes), then those
-    # bytes set to 0 in the rows: payload + CRC at bytes 2 .. m + 1, zeros elsewhere.
-    bits = _scratch(ws, "bits", (n, wb), np.uint8)
-    np.copyto(bits, drop.T)
-    del drop
-    keep = np.unpackbits(bits, axis=1, bitorder="little")
-    keep -= 1  # 0x00 where a byte is dropped, 0xFF where it is kept
-    x &= keep
-    del keep
+    x, ok, _ = _decoded_rows(b, data_off, length, ws)
     rows = x.view(np.uint64)
     ok &= _link_crcs_exact(x, ok, m) if exact else _link_crcs_ok(rows, ok, m)
-    p = rows.view(_payload_dtype(n_ch, wb * 8, 2)).ravel()
+    p = rows.view(_payload_dtype(n_ch, x.shape[1], 2)).ravel()
     ok &= (p["version"] == protocol.VERSION) & (p["kind"] == protocol.KIND_TELEMETRY)
     ok &= (p["n_channels"] == n_ch) & (p["t_us"] <= 999_999)
     return ok, p
@@ -711,41 +656,28 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK, prog
     Raises log.LogError when the file is not a readable log. Damage inside the log is
     reported in .damage (as `log.verify` words it), never raised.
     """
-    try:
-        idx = log.scan_records(path)
-    except struct.error:
-        # scan_records cannot read a torn tail of under 5 bytes after a run of equal
-        # records (it reads past the end); the careful reader can.
-        return _from_decoder(path)
-    n_rec = len(idx.offsets)
-    kinds = idx.kinds
-    device = kinds == log.Kind.DEVICE
-    with open(os.fspath(path), "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if not size:
-            mm = None
-        elif hasattr(mmap, "MAP_POPULATE"):  # Linux: the pages mapped at once, not one fault each
-            mm = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE, prot=mmap.PROT_READ)
-        else:
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    try:
-        b = np.frombuffer(mm, np.uint8) if mm is not None else np.zeros(0, np.uint8)
-        groups = _decode_groups(b, idx, device, threads, chunk, progress)
-        del b
+    with log._File(path) as f:
+        try:
+            idx = log.scan_file(f)
+        except struct.error:
+            # scan_file cannot read a torn tail of under 5 bytes after a run of equal
+            # records (it reads past the end); the careful reader can.
+            return _from_decoder(path)
+        device = idx.kinds == log.Kind.DEVICE
+        b = np.frombuffer(f.buf, np.uint8)
+        try:
+            groups = _decode_groups(b, idx, device, threads, chunk, progress)
+        finally:
+            del b  # the mapping can only close once no array looks into it
+        n_rec = len(idx.offsets)
         fast_rec = np.zeros(n_rec, bool)
         head_bad = np.zeros(n_rec, bool)
         for g in groups:
             fast_rec[g.rec[g.ok & g.head_ok]] = True
             head_bad[g.rec[~g.head_ok]] = True
-        slow_items, fast_rec, damage = _walk(mm, idx, fast_rec, head_bad)
-    finally:
-        if mm is not None:
-            try:
-                mm.close()
-            except BufferError:
-                pass  # a view is still alive somewhere: the GC closes the map
+        slow_items, fast_rec, damage = _walk(f.buf, idx, fast_rec, head_bad)
     if progress is not None:
-        progress(size)
+        progress(f.size)
     return _assemble(idx, groups, fast_rec, slow_items, damage)
 
 

@@ -1053,23 +1053,33 @@ class RecordIndex:
 
 
 def scan_records(path) -> RecordIndex:
-    """Index a log fast (numpy): runs of records with the same length and kind, like the
-    telemetry of a session, are read as strided arrays; anything else goes through the
-    careful reader, which resynchronises after damage and stops at a torn tail.
+    """Index a log fast: runs of records with the same length and kind, like the telemetry
+    of a session, are read in blocks by a compiled loop (kernels.equal_run); anything else
+    goes through the careful reader, which resynchronises after damage and stops at a
+    torn tail.
 
     It does not check data CRCs inside such runs, nor the hash chain: `verify` does, and
     the link CRC of every frame still guards what is decoded from it.
     """
+    with _File(path) as f:
+        return scan_file(f)
+
+
+def scan_file(f: _File) -> RecordIndex:
+    """scan_records of an open log."""
     import numpy as np
 
-    with _File(path) as f:
+    from . import kernels
+
+    view = np.frombuffer(f.buf, np.uint8)
+    try:
         walk = _Walk(f, chain=False)
         parts: list[tuple[Any, Any, Any, Any]] = []
         one: list[tuple[int, int, int, int]] = []  # records read one at a time, not yet in parts
         pos, same, block = f.start, 0, 64
         while True:
             if same >= 4:
-                got = _strided_run(np, f.buf, f.size, pos, block)
+                got = _strided_run(np, kernels, view, f.size, pos, block)
                 same = 0
                 if got is not None:
                     if one:
@@ -1090,15 +1100,17 @@ def scan_records(path) -> RecordIndex:
             off, kind, t_ns, a, b = rec
             same = same + 1 if one and (one[-1][1], one[-1][3]) == (b - a, kind) else 1
             one.append((off, b - a, t_ns, kind))
-        if one:
-            parts.append(_columns(np, one))
-        if parts:
-            cols = [np.concatenate([p[i] for p in parts]) for i in range(4)]
-        else:
-            cols = [np.zeros(0, t) for t in (np.int64, np.uint32, np.int64, np.uint8)]
-        closed = bool(len(cols[3]) and cols[3][-1] == Kind.END) and walk.torn_tail_offset is None
-        return RecordIndex(f.path, f.meta, cols[0], cols[1], cols[2], cols[3], walk.damage, walk.torn_tail_offset,
-                           closed)
+    finally:
+        del view  # the mapping can only close once no array looks into it
+    if one:
+        parts.append(_columns(np, one))
+    if parts:
+        cols = [np.concatenate([p[i] for p in parts]) for i in range(4)]
+    else:
+        cols = [np.zeros(0, t) for t in (np.int64, np.uint32, np.int64, np.uint8)]
+    closed = bool(len(cols[3]) and cols[3][-1] == Kind.END) and walk.torn_tail_offset is None
+    return RecordIndex(f.path, f.meta, cols[0], cols[1], cols[2], cols[3], walk.damage, walk.torn_tail_offset,
+                       closed)
 
 
 def _columns(np, rows):
@@ -1106,26 +1118,16 @@ def _columns(np, rows):
     return (np.array(off, np.int64), np.array(n, np.uint32), np.array(t, np.int64), np.array(k, np.uint8))
 
 
-def _strided_run(np, buf, size: int, pos: int, block: int):
+def _strided_run(np, kernels, view, size: int, pos: int, block: int):
     """Up to `block` records from pos with the same length and kind as the one at pos."""
     if size - pos < RECORD_SIZE:  # a torn tail shorter than a record header
         return None
-    n, kind = struct.unpack_from("<IB", buf, pos)
-    stride = RECORD_SIZE + n
-    count = min(block, (size - pos) // stride)
-    if n > MAX_DATA or count < 2:
+    n, kind = struct.unpack_from("<IB", view, pos)
+    if n > MAX_DATA:
         return None
-    raw = np.frombuffer(buf, np.uint8, count * stride, pos).reshape(count, stride)
-    try:
-        head = raw[:, 0:16].copy()  # one pass over the headers: length, kind, flags, reserved, t_ns
-        lens = head[:, 0:4].view("<u4").ravel()
-        kinds = head[:, 4]
-        same = (lens == n) & (kinds == kind)
-        m = count if same.all() else int(np.argmin(same))
-        if m < 2:
-            return None
-        t = head[:m, 8:16].view("<i8").ravel()
-        offsets = pos + np.arange(m, dtype=np.int64) * stride
-        return offsets, lens[:m].copy(), t, kinds[:m].copy()
-    finally:
-        del raw  # the mapping can only close once no array looks into it
+    offsets = np.empty(block, np.int64)
+    t_ns = np.empty(block, np.int64)
+    m = kernels.equal_run(view, pos, size, block, offsets, t_ns)
+    if m < 2:
+        return None
+    return offsets[:m], np.full(m, n, np.uint32), t_ns[:m], np.full(m, kind, np.uint8)

@@ -1,0 +1,162 @@
+"""Compiled loops of the log loader (numba): what numpy cannot do without many passes.
+
+Each kernel works on rows of a chunk that `frames` has copied out of the log, and gives
+exactly what the numpy and Python code it replaces gave (tests/host/test_frames.py
+checks them against protocol.Decoder). They release the GIL, so `frames` runs them on
+two threads. Compiled on first use and cached beside this file (numba's cache).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True)
+def cobs_decode_rows(x, length, ok):
+    """Decode the frames in rows of x in place and say which are whole frames.
+
+    x: uint8 (n, w), w >= length; row i holds one record's data at bytes 0 .. length - 1:
+    00, a COBS-encoded message of length - 3 bytes, 00. Afterwards ok[i] is True when the
+    row was exactly that: the delimiters, no 0x00 inside, and a code chain from byte 1
+    that ends exactly at the closing 00 (a message below 254 bytes is one COBS block).
+    Every row becomes its message at bytes 2 .. length - 2 (each code byte a 0x00), with
+    every other byte 0: the layout `frames` reads fields and link CRCs from.
+
+    The chains of four rows are followed together: each step of a chain waits on the
+    byte the last one read, so four at once keep the core busy.
+    """
+    n, w = x.shape
+    last = length - 1
+    words = x.view(np.uint64)
+    ones = np.uint64(0x0101010101010101)
+    highs = np.uint64(0x8080808080808080)
+    for i in range(n):
+        ok[i] = x[i, 0] == 0 and x[i, last] == 0
+        # No 0x00 inside: the delimiters and the bytes past the data set to 0xFF, then any
+        # zero byte in the row's 64-bit words shows (the usual has-a-zero-byte test).
+        x[i, 0] = 0xFF
+        for j in range(last, w):
+            x[i, j] = 0xFF
+        zero = np.uint64(0)
+        for k in range(w // 8):
+            v = words[i, k]
+            zero |= (v - ones) & ~v & highs
+        ok[i] &= zero == 0
+    i = 0
+    while i + 4 <= n:
+        p0 = p1 = p2 = p3 = 1  # where each chain is: at a code byte, or done at `last` (or past it: bad)
+        while p0 < last or p1 < last or p2 < last or p3 < last:
+            if p0 < last:
+                v = x[i, p0]
+                x[i, p0] = 0
+                p0 = p0 + v if v else last + 1
+            if p1 < last:
+                v = x[i + 1, p1]
+                x[i + 1, p1] = 0
+                p1 = p1 + v if v else last + 1
+            if p2 < last:
+                v = x[i + 2, p2]
+                x[i + 2, p2] = 0
+                p2 = p2 + v if v else last + 1
+            if p3 < last:
+                v = x[i + 3, p3]
+                x[i + 3, p3] = 0
+                p3 = p3 + v if v else last + 1
+        ok[i] &= p0 == last
+        ok[i + 1] &= p1 == last
+        ok[i + 2] &= p2 == last
+        ok[i + 3] &= p3 == last
+        i += 4
+    while i < n:
+        p0 = 1
+        while p0 < last:
+            v = x[i, p0]
+            x[i, p0] = 0
+            p0 = p0 + v if v else last + 1
+        ok[i] &= p0 == last
+        i += 1
+    for i in range(n):
+        x[i, 0] = 0
+        for j in range(last, w):
+            x[i, j] = 0
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _u32(x, i, q):
+    return np.uint32(x[i, q]) | (np.uint32(x[i, q + 1]) << 8) | (np.uint32(x[i, q + 2]) << 16) | (
+        np.uint32(x[i, q + 3]) << 24)
+
+
+@njit(nogil=True, cache=True)
+def telemetry_fields(x, n_ch, version, kind, ok, lo, scalars, temp, cj, rate, dose, fault, warn, trip):
+    """The fields of decoded telemetry payloads (docs/protocol.md), rows of x as
+    cobs_decode_rows leaves them (payload at byte 2), into row lo + i of the outputs.
+
+    ok[i] is cleared unless the payload has this version and kind, n_ch channels and t_us
+    below 1,000,000. scalars: seq, t_s, t_us, state, flags, config_hash, global_causes,
+    first_channel, first_cause, first_fault, max_late_us, overruns, dropped (the order of
+    frames._SCALARS). Temperatures, cold junctions and rates are NaN where the wire says
+    "no value" (INT32_MIN, INT16_MIN) or the channel is faulted, as the Decoder reads
+    them; scaling by a power of two is exact.
+    """
+    (seq, t_s, t_us, state, flags, config_hash, global_causes, first_channel, first_cause, first_fault,
+     max_late_us, overruns, dropped) = scalars
+    for i in range(x.shape[0]):
+        r = lo + i
+        us = _u32(x, i, 12)
+        ok[i] &= (x[i, 2] == version) & (x[i, 3] == kind) & (x[i, 38] == n_ch) & (us <= 999_999)
+        seq[r] = _u32(x, i, 4)
+        t_s[r] = _u32(x, i, 8)
+        t_us[r] = us
+        state[r] = x[i, 16]
+        flags[r] = x[i, 17]
+        config_hash[r] = _u32(x, i, 18)
+        global_causes[r] = x[i, 22]
+        first_channel[r] = x[i, 23]
+        first_cause[r] = x[i, 24]
+        first_fault[r] = x[i, 25]
+        max_late_us[r] = _u32(x, i, 26)
+        overruns[r] = _u32(x, i, 30)
+        dropped[r] = _u32(x, i, 34)
+        for c in range(n_ch):
+            q = 39 + 19 * c
+            t = np.int32(_u32(x, i, q))
+            j = np.int16(np.uint16(x[i, q + 4]) | (np.uint16(x[i, q + 5]) << 8))
+            f = x[i, q + 6]
+            fault[r, c] = f
+            warn[r, c] = x[i, q + 7]
+            trip[r, c] = x[i, q + 8]
+            rt = np.int32(_u32(x, i, q + 9))
+            temp[r, c] = np.nan if f != 0 or t == -2147483648 else t * 0.0009765625
+            cj[r, c] = np.nan if f != 0 or j == -32768 else j * 0.015625
+            rate[r, c] = np.nan if f != 0 or rt == -2147483648 else rt * 0.0009765625
+            dose[r, c] = _u32(x, i, q + 13) * 0.0009765625 + (
+                np.uint32(x[i, q + 17]) | (np.uint32(x[i, q + 18]) << 8)) * 2.0**-26
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _le32(a, p):
+    return np.uint32(a[p]) | (np.uint32(a[p + 1]) << 8) | (np.uint32(a[p + 2]) << 16) | (np.uint32(a[p + 3]) << 24)
+
+
+@njit(nogil=True, cache=True)
+def equal_run(buf, pos, size, count, offsets, t_ns):
+    """How many records from pos (at most count, each whole before size) have the data
+    length and kind of the one at pos; their offsets and host times go to offsets[:m] and
+    t_ns[:m]. Only the length and kind of each header are compared (log.scan_records)."""
+    n = _le32(buf, pos)
+    kind = buf[pos + 4]
+    stride = 32 + np.int64(n)
+    m = 0
+    while m < count and pos + stride <= size:
+        if _le32(buf, pos) != n or buf[pos + 4] != kind:
+            break
+        offsets[m] = pos
+        t = np.int64(0)
+        for k in range(8):
+            t |= np.int64(buf[pos + 8 + k]) << (8 * k)
+        t_ns[m] = t
+        m += 1
+        pos += stride
+    return m
