@@ -510,9 +510,10 @@ def _valid_rows_crcs(width: int, m: int, n: int) -> tuple[int, int]:
     return zlib.crc32(folded), zlib.crc32(row * n)
 
 
-def _link_crcs_ok(rows: np.ndarray, ok: np.ndarray, m: int) -> np.ndarray:
+def _link_crcs_ok(rows: np.ndarray, ok: np.ndarray, m: int, folded: np.ndarray) -> np.ndarray:
     """Which rows (n, w) uint64 carry a good link CRC: bytes 2 .. m + 1 of a row are payload +
-    CRC, every other byte is 0. Only rows with ok set can pass.
+    CRC, every other byte is 0. Only rows with ok set can pass. folded: the XOR of those
+    rows (kernels.cobs_decode_rows gives it).
 
     As for the record headers (_headers_ok), the rows that are frames so far are checked
     together first: the CRC of their XOR shows any one bad frame, the CRC of all of them in
@@ -528,7 +529,6 @@ def _link_crcs_ok(rows: np.ndarray, ok: np.ndarray, m: int) -> np.ndarray:
     if not k:
         return ok
     fold_want, row_want = _valid_rows_crcs(rows.shape[1] * 8, m, k)
-    folded = np.bitwise_xor.reduce(sel, axis=0)
     if zlib.crc32(folded) == fold_want and zlib.crc32(sel) == row_want:
         return ok
     r16 = rows.view(np.uint16)
@@ -558,10 +558,10 @@ def _scratch(ws, name: str, shape: tuple, dtype) -> np.ndarray:
 def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, lo: int, ws) -> None:
     """Decode the records of data length `length` at data_off into g[lo : lo + len(data_off)]."""
     sl = slice(lo, lo + len(data_off))
-    x, ok, head = _decoded_rows(b, data_off, length, ws)
+    x, ok, head, folded = _decoded_rows(b, data_off, length, ws)
     # The record headers: their own CRC (the scan trusts runs of equal records).
     g.head_ok[sl] = _headers_ok(head)
-    ok &= _link_crcs_ok(x.view(np.uint64), ok, length - 3)
+    ok &= _link_crcs_ok(x.view(np.uint64), ok, length - 3, folded)
     kernels.telemetry_fields(x, g.n_ch, protocol.VERSION, protocol.KIND_TELEMETRY, ok, lo,
                              tuple(g.scalars[name] for name in _SCALARS),
                              g.temp, g.cj, g.rate, g.dose, g.fault, g.warn, g.trip)
@@ -569,10 +569,11 @@ def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, l
 
 
 def _decoded_rows(b: np.ndarray, data_off: np.ndarray, length: int, ws):
-    """The records of data length `length` at data_off as decoded frames: (rows, ok, head).
-    rows: uint8 (n, length rounded up to 8), as kernels.cobs_decode_rows leaves them; ok:
-    which were whole frames (00 COBS 00); head: their record headers (n, 32). rows and
-    head are ws's work arrays."""
+    """The records of data length `length` at data_off as decoded frames: (rows, ok, head,
+    folded). rows: uint8 (n, length rounded up to 8), as kernels.cobs_decode_rows leaves
+    them; ok: which were whole frames (00 COBS 00); head: their record headers (n, 32);
+    folded: the XOR of the whole frames' rows as uint64. rows and head are ws's work
+    arrays."""
     n = len(data_off)
     x = _scratch(ws, "x", (n, (length + 7) // 8 * 8), np.uint8)
     head = _scratch(ws, "head", (n, log.RECORD_SIZE), np.uint8)
@@ -580,8 +581,9 @@ def _decoded_rows(b: np.ndarray, data_off: np.ndarray, length: int, ws):
     _rows(b, data_off - log.RECORD_SIZE, log.RECORD_SIZE, stride, head)
     _rows(b, data_off, length, stride, x)
     ok = np.empty(n, bool)
-    kernels.cobs_decode_rows(x, length, ok)
-    return x, ok, head
+    folded = np.empty(x.shape[1] // 8, np.uint64)
+    kernels.cobs_decode_rows(x, length, ok, folded)
+    return x, ok, head, folded
 
 
 def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, exact: bool = False):
@@ -594,9 +596,9 @@ def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, e
     exact: every link CRC is computed on its own (no check of the frames together first).
     """
     m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
-    x, ok, _ = _decoded_rows(b, data_off, length, ws)
+    x, ok, _, folded = _decoded_rows(b, data_off, length, ws)
     rows = x.view(np.uint64)
-    ok &= _link_crcs_exact(x, ok, m) if exact else _link_crcs_ok(rows, ok, m)
+    ok &= _link_crcs_exact(x, ok, m) if exact else _link_crcs_ok(rows, ok, m, folded)
     p = rows.view(_payload_dtype(n_ch, x.shape[1], 2)).ravel()
     ok &= (p["version"] == protocol.VERSION) & (p["kind"] == protocol.KIND_TELEMETRY)
     ok &= (p["n_channels"] == n_ch) & (p["t_us"] <= 999_999)
@@ -780,9 +782,10 @@ def _assemble(idx, groups: list[_Group], fast_rec: np.ndarray, slow_items, damag
         def take(a):
             return a if every else a[sel]
 
-        keys = take(g.rec).astype(np.int64) << 21
+        keys = take(g.rec)  # record indices: no other frames to order them among
+        okeys = np.array([r for r, _, _, _ in others], np.int64)
         cols = {name: take(a) for name, a in g.scalars.items()}
-        t_host = idx.t_ns[take(g.rec)]
+        t_host = idx.t_ns[keys]
         n_channels = np.full(len(keys), g.n_ch, np.uint8)
         temp, cj, rate, dose = take(g.temp), take(g.cj), take(g.rate), take(g.dose)
         fault, warn, trip = take(g.fault), take(g.warn), take(g.trip)
@@ -790,7 +793,7 @@ def _assemble(idx, groups: list[_Group], fast_rec: np.ndarray, slow_items, damag
     else:
         keys, cols, t_host, n_channels, temp, cj, rate, dose, fault, warn, trip, fast_count = _merge(
             idx, picks, slow_tel, slow_keys)
-    okeys = np.array([(r << 21) + s for r, s, _, _ in others], np.int64)
+        okeys = np.array([(r << 21) + s for r, s, _, _ in others], np.int64)
     positions = np.searchsorted(keys, okeys).tolist() if len(others) else []
     items = [(p, t, it) for p, (_, _, t, it) in zip(positions, others, strict=True)]
     t_s, t_us = cols["t_s"], cols["t_us"]

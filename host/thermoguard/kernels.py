@@ -13,7 +13,7 @@ from numba import njit
 
 
 @njit(nogil=True, cache=True)
-def cobs_decode_rows(x, length, ok):
+def cobs_decode_rows(x, length, ok, fold):
     """Decode the frames in rows of x in place and say which are whole frames.
 
     x: uint8 (n, w), w >= length; row i holds one record's data at bytes 0 .. length - 1:
@@ -21,7 +21,8 @@ def cobs_decode_rows(x, length, ok):
     row was exactly that: the delimiters, no 0x00 inside, and a code chain from byte 1
     that ends exactly at the closing 00 (a message below 254 bytes is one COBS block).
     Every row becomes its message at bytes 2 .. length - 2 (each code byte a 0x00), with
-    every other byte 0: the layout `frames` reads fields and link CRCs from.
+    every other byte 0: the layout `frames` reads fields and link CRCs from. fold (uint64,
+    w / 8) becomes the XOR of the rows that are whole frames, for frames._link_crcs_ok.
 
     The chains of four rows are followed together: each step of a chain waits on the
     byte the last one read, so four at once keep the core busy.
@@ -76,10 +77,14 @@ def cobs_decode_rows(x, length, ok):
             p0 = p0 + v if v else last + 1
         ok[i] &= p0 == last
         i += 1
+    fold[:] = 0
     for i in range(n):
         x[i, 0] = 0
         for j in range(last, w):
             x[i, j] = 0
+        if ok[i]:
+            for k in range(w // 8):
+                fold[k] ^= words[i, k]
 
 
 @njit(nogil=True, cache=True, inline="always")

@@ -6,6 +6,7 @@ loader against protocol.Decoder on damaged logs."""
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from thermoguard import frames, kernels, log, protocol
@@ -50,7 +51,12 @@ def test_cobs_rows_decode_and_refuse_exactly_as_the_reference(seed, n):
     for i, d in enumerate(datas):
         x[i, :length] = np.frombuffer(d, np.uint8)
     ok = np.zeros(n, bool)
-    kernels.cobs_decode_rows(x, length, ok)
+    fold = np.full(w // 8, 7, np.uint64)
+    kernels.cobs_decode_rows(x, length, ok, fold)
+    want = np.zeros(w // 8, np.uint64)
+    for i in np.flatnonzero(ok):
+        want ^= x[i].view(np.uint64)
+    assert np.array_equal(fold, want)
     for i, d in enumerate(datas):
         whole, msg = reference(d)
         assert ok[i] == whole, (i, d.hex())
@@ -75,7 +81,7 @@ def test_fields_are_the_decoders_fields_and_a_wrong_kind_or_count_is_refused():
     for i, d in enumerate(wire):
         x[i, :length] = np.frombuffer(d, np.uint8)
     ok = np.zeros(len(wire), bool)
-    kernels.cobs_decode_rows(x, length, ok)
+    kernels.cobs_decode_rows(x, length, ok, np.zeros(x.shape[1] // 8, np.uint64))
     assert ok.all()
     g = frames._Group(np.arange(len(wire)), n_ch)
     kernels.telemetry_fields(x, n_ch, protocol.VERSION, protocol.KIND_TELEMETRY, ok, 0,
@@ -96,14 +102,18 @@ def test_fields_are_the_decoders_fields_and_a_wrong_kind_or_count_is_refused():
             assert (g.fault[i, c], g.warn[i, c], g.trip[i, c]) == (ch.fault, ch.warn, ch.trip)
 
 
-def test_equal_runs_index_the_records_the_careful_reader_reads(tmp_path):
+@pytest.mark.parametrize("odd_every", [0.2, 0.02, 1e-4])
+def test_equal_runs_index_the_records_the_careful_reader_reads(tmp_path, odd_every):
+    """Short runs, and runs long enough for the largest blocks of the scan."""
     path = tmp_path / "runs.tglog"
     rng = random.Random(3)
     with log.LogWriter.create(path, {"board": "virtual"}) as w:
-        for _ in range(300):
-            n = rng.choice([40, 40, 40, 40, 41])
-            w.write_bytes(b"\0" + bytes(rng.randrange(1, 256) for _ in range(n)) + b"\0")
-            if rng.random() < 0.02:
+        for _ in range(300 if odd_every > 0.01 else 60_000):
+            if rng.random() < odd_every:
+                w.write_bytes(b"\0" + bytes(41) + b"\0")  # another length
+            else:
+                w.write_bytes(b"\0" + bytes(40) + b"\0")
+            if rng.random() < odd_every / 10:
                 w.note("a note")
     idx = log.scan_records(path)
     careful = [(off, k, t) for off, k, t, _, _ in log._Walk(log._File(path), chain=False)]
