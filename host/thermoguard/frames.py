@@ -440,6 +440,7 @@ class _Group:
         n = len(rec_idx)
         self.rec = rec_idx
         self.n_ch = n_ch
+        self.misread = False  # a header is not the record the index says (log.scan_file)
         self.ok = np.zeros(n, bool)
         self.head_ok = np.zeros(n, bool)
         self.scalars = {name: np.zeros(n, dtype) for name, dtype in _SCALARS.items()}
@@ -555,10 +556,14 @@ def _scratch(ws, name: str, shape: tuple, dtype) -> np.ndarray:
     return a
 
 
-def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, lo: int, ws) -> None:
+def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, lo: int, t_ns: np.ndarray,
+                  ws) -> None:
     """Decode the records of data length `length` at data_off into g[lo : lo + len(data_off)]."""
     sl = slice(lo, lo + len(data_off))
     x, ok, head, folded = _decoded_rows(b, data_off, length, ws)
+    if not ((head[:, 0:4].view("<u4").ravel() == length) & (head[:, 4] == log.Kind.DEVICE)).all():
+        g.misread = True
+    t_ns[g.rec[sl]] = head[:, 8:16].view("<i8").ravel()
     # The record headers: their own CRC (the scan trusts runs of equal records).
     g.head_ok[sl] = _headers_ok(head)
     ok &= _link_crcs_ok(x.view(np.uint64), ok, length - 3, folded)
@@ -605,12 +610,15 @@ def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, e
     return ok, p
 
 
-def _decode_groups(b, idx, device: np.ndarray, threads: int | None, chunk: int, progress=None) -> list[_Group]:
+def _decode_groups(b, idx, threads: int | None, chunk: int, progress=None) -> list[_Group]:
+    """Decode the DEVICE records of every telemetry length. Each record's header is checked
+    against the index (g.misread, see log.scan_file's trusted runs), and its host time
+    is written into idx.t_ns."""
     chunk = max(1, min(chunk, 65536))  # _headers_ok's two-bad-headers guarantee holds up to 70,000
+    device = idx.kinds == log.Kind.DEVICE
     groups = []
     jobs = []
-    for n_ch in range(protocol.MAX_CHANNELS + 1):
-        length = protocol.TELEMETRY_FIXED + protocol.CHANNEL.size * n_ch + 7
+    for length, n_ch in log._TELEMETRY_LENGTHS.items():
         rec = np.flatnonzero(device & (idx.lengths == length))
         if not len(rec):
             continue
@@ -618,7 +626,7 @@ def _decode_groups(b, idx, device: np.ndarray, threads: int | None, chunk: int, 
         groups.append(g)
         data_off = idx.offsets[rec] + log.RECORD_SIZE
         for lo in range(0, len(rec), chunk):
-            jobs.append((data_off[lo:lo + chunk], length, g, lo))
+            jobs.append((data_off[lo:lo + chunk], length, g, lo, idx.t_ns))
     ws = threading.local()  # each thread's work arrays, freed with this call
     workers = min(2, os.cpu_count() or 1) if threads is None else max(1, threads)
     done = 0  # bytes of the records decoded, for progress
@@ -660,15 +668,19 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK, prog
     """
     with log._File(path) as f:
         try:
-            idx = log.scan_file(f)
+            # Telemetry records are taken on trust by the scan: decoding reads every
+            # header of them anyway, checks it, and fills in its host time.
+            idx = log.scan_file(f, frozenset(log._TELEMETRY_LENGTHS))
         except struct.error:
             # scan_file cannot read a torn tail of under 5 bytes after a run of equal
             # records (it reads past the end); the careful reader can.
             return _from_decoder(path)
-        device = idx.kinds == log.Kind.DEVICE
         b = np.frombuffer(f.buf, np.uint8)
         try:
-            groups = _decode_groups(b, idx, device, threads, chunk, progress)
+            groups = _decode_groups(b, idx, threads, chunk, progress)
+            if any(g.misread for g in groups):  # a record inside a trusted run was another one
+                idx = log.scan_file(f)
+                groups = _decode_groups(b, idx, threads, chunk, progress)
         finally:
             del b  # the mapping can only close once no array looks into it
         n_rec = len(idx.offsets)

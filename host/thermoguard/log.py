@@ -1065,8 +1065,15 @@ def scan_records(path) -> RecordIndex:
         return scan_file(f)
 
 
-def scan_file(f: _File) -> RecordIndex:
-    """scan_records of an open log."""
+def scan_file(f: _File, trusted: frozenset[int] = frozenset()) -> RecordIndex:
+    """scan_records of an open log.
+
+    trusted: data lengths of DEVICE records whose runs are taken on trust, for a caller
+    that reads every header of those records anyway (frames.load_telemetry): of a block of
+    such records only the first and last headers are read. The others are assumed to have
+    the same length and kind, and their t_ns is left 0; the caller must check both and
+    fill in t_ns, or scan again without trust.
+    """
     import numpy as np
 
     from . import kernels
@@ -1079,7 +1086,7 @@ def scan_file(f: _File) -> RecordIndex:
         pos, same, block = f.start, 0, 64
         while True:
             if same >= 4:
-                got = _strided_run(np, kernels, view, f.size, pos, block)
+                got = _strided_run(np, kernels, view, f.size, pos, block, trusted)
                 same = 0
                 if got is not None:
                     if one:
@@ -1118,13 +1125,20 @@ def _columns(np, rows):
     return (np.array(off, np.int64), np.array(n, np.uint32), np.array(t, np.int64), np.array(k, np.uint8))
 
 
-def _strided_run(np, kernels, view, size: int, pos: int, block: int):
-    """Up to `block` records from pos with the same length and kind as the one at pos."""
+def _strided_run(np, kernels, view, size: int, pos: int, block: int, trusted: frozenset[int]):
+    """Up to `block` records from pos with the same length and kind as the one at pos
+    (taken on trust between the first and the last for a trusted length, scan_file)."""
     if size - pos < RECORD_SIZE:  # a torn tail shorter than a record header
         return None
     n, kind = struct.unpack_from("<IB", view, pos)
     if n > MAX_DATA:
         return None
+    if kind == Kind.DEVICE and n in trusted:
+        stride = RECORD_SIZE + n
+        count = min(block, (size - pos) // stride)
+        if count >= 2 and struct.unpack_from("<IB", view, pos + (count - 1) * stride) == (n, kind):
+            return (pos + np.arange(count, dtype=np.int64) * stride, np.full(count, n, np.uint32),
+                    np.zeros(count, np.int64), np.full(count, kind, np.uint8))
     offsets = np.empty(block, np.int64)
     t_ns = np.empty(block, np.int64)
     m = kernels.equal_run(view, pos, size, block, offsets, t_ns)

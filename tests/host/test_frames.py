@@ -271,3 +271,36 @@ def test_frames_with_the_same_damage_in_one_chunk_are_all_found(tmp_path, bad):
         assert len(fr) == 64 - len(bad) and fr.fast == len(fr)
         assert [s for s in fr.seq.tolist()] == [i for i in range(64) if i not in bad]
     assert log.verify(path).crc_errors == len(bad)
+
+
+@pytest.mark.req("SR-HOST-10")
+@pytest.mark.parametrize("damaged_length", [False, True])
+def test_a_run_taken_on_trust_that_hides_other_records_is_scanned_again(tmp_path, monkeypatch, damaged_length):
+    """The loader's scan takes runs of telemetry records on trust, reading only the first
+    and last header of a block (log.scan_file). Here the grid of equal records comes back
+    into step after other records: a text record and a frame of another length that fill
+    exactly two records' room, or a record whose length field is damaged. Decoding finds
+    the headers that are not what the index says, and the log is scanned again record by
+    record: the result is still exactly the Decoder's."""
+    rng = random.Random(11)
+    path = tmp_path / "realigned.tglog"
+    length = protocol.TELEMETRY_FIXED + protocol.CHANNEL.size * 8 + 7
+    short = protocol.TELEMETRY_FIXED + 7  # a frame of no channels
+    text = b"x" * (2 * length - short)  # with the short frame: two records of room
+    with log.LogWriter.create(path, {"config": None}) as w:
+        for i in range(400):
+            w.write_bytes(telemetry(rng, i, 10 + i / 10, 8))
+            if i == 150 and not damaged_length:
+                w.write_bytes(text)
+                w.write_bytes(telemetry(rng, i, 10 + i / 10, 0))
+    if damaged_length:  # record 150's length field says one byte more
+        raw = bytearray(path.read_bytes())
+        idx = log.scan_records(path)
+        raw[int(idx.offsets[150])] += 1
+        path.write_bytes(bytes(raw))
+    scans = []
+    real = log.scan_file
+    monkeypatch.setattr(log, "scan_file", lambda f, *a: scans.append(a) or real(f, *a))
+    fr = assert_same(path)
+    assert len(scans) == 2 and scans[0] and not scans[1]  # on trust, then record by record
+    assert fr.fast >= 398
