@@ -1136,9 +1136,24 @@ def _strided_run(np, kernels, view, size: int, pos: int, block: int, trusted: fr
     if kind == Kind.DEVICE and n in trusted:
         stride = RECORD_SIZE + n
         count = min(block, (size - pos) // stride)
-        if count >= 2 and struct.unpack_from("<IB", view, pos + (count - 1) * stride) == (n, kind):
-            return (pos + np.arange(count, dtype=np.int64) * stride, np.full(count, n, np.uint32),
-                    np.zeros(count, np.int64), np.full(count, kind, np.uint8))
+
+        def same(k: int) -> bool:
+            return struct.unpack_from("<IB", view, pos + k * stride) == (n, kind)
+
+        # The last record of the block, else the run's end found by halving.
+        m = count
+        if count >= 2 and not same(count - 1):
+            good, bad = 0, count - 1
+            while bad - good > 1:
+                mid = (good + bad) // 2
+                if same(mid):
+                    good = mid
+                else:
+                    bad = mid
+            m = bad  # records 0 .. bad - 1
+        if m >= 2:
+            return (pos + np.arange(m, dtype=np.int64) * stride, np.full(m, n, np.uint32),
+                    np.zeros(m, np.int64), np.full(m, kind, np.uint8))
     offsets = np.empty(block, np.int64)
     t_ns = np.empty(block, np.int64)
     m = kernels.equal_run(view, pos, size, block, offsets, t_ns)
