@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -60,15 +61,16 @@ class MicroPythonFile(pytest.File):
         if cached is not None:
             return cached
         names = find_test_names(self.path)
-        env = dict(os.environ, MICROPYPATH="")
-        proc = subprocess.run(
-            [micropython_command(), "-X", "heapsize=8M", str(RUNNER), str(ROOT), str(self.path), *names],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-            env=env,
-            cwd=str(ROOT),
-        )
+        with tempfile.TemporaryDirectory(prefix="tg-fw-") as tmp:  # the run's files (fixtures.Rig), removed after
+            env = dict(os.environ, MICROPYPATH="", TG_TEST_TMP=tmp)
+            proc = subprocess.run(
+                [micropython_command(), "-X", "heapsize=8M", str(RUNNER), str(ROOT), str(self.path), *names],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_S,
+                env=env,
+                cwd=str(ROOT),
+            )
         results: dict[str, tuple[bool, str]] = {}
         current, lines = None, []
         for line in proc.stdout.splitlines():

@@ -68,6 +68,7 @@ import utime  # noqa: E402 - the real clock: names unique across test runs
 
 _pairs = [0]
 _RUN = "%x" % (utime.ticks_us() & 0xFFFFFFF)
+_TMP = os.getenv("TG_TEST_TMP") or "/tmp"  # conftest.py gives each run a folder it removes afterwards
 
 
 def socket_pair():
@@ -143,7 +144,7 @@ class Rig:
         self.machine = machine
         if models is None:
             machine.clear_registry()
-        self.folder = folder or "/tmp/tg-rig-%s-%d" % (_RUN, _pairs[0])
+        self.folder = folder or "%s/tg-rig-%s-%d" % (_TMP, _RUN, _pairs[0])
         _pairs[0] += 1
         try:
             os.mkdir(self.folder)
