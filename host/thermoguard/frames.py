@@ -667,20 +667,19 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK, prog
     reported in .damage (as `log.verify` words it), never raised.
     """
     with log._File(path) as f:
+        b = np.frombuffer(f.buf, np.uint8)
         try:
             # Telemetry records are taken on trust by the scan: decoding reads every
             # header of them anyway, checks it, and fills in its host time.
             idx = log.scan_file(f, frozenset(log._TELEMETRY_LENGTHS))
-        except struct.error:
-            # scan_file cannot read a torn tail of under 5 bytes after a run of equal
-            # records (it reads past the end); the careful reader can.
-            return _from_decoder(path)
-        b = np.frombuffer(f.buf, np.uint8)
-        try:
             groups = _decode_groups(b, idx, threads, chunk, progress)
             if any(g.misread for g in groups):  # a record inside a trusted run was another one
                 idx = log.scan_file(f)
                 groups = _decode_groups(b, idx, threads, chunk, progress)
+        except struct.error:
+            # scan_file cannot read a torn tail of under 5 bytes after a run of equal
+            # records (it reads past the end); the careful reader can.
+            return _from_decoder(path)
         finally:
             del b  # the mapping can only close once no array looks into it
         n_rec = len(idx.offsets)
