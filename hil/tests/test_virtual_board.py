@@ -373,7 +373,9 @@ sys.exit(virtual.main(sys.argv[1:]))
 def test_the_board_process_ends_when_its_bridge_is_killed(tmp_path, how):
     """kill -9 of `thermoguard virtual` leaves no MicroPython process running on its own."""
     start = ["-m", "thermoguard.virtual"] if how == "-m" else ["-c", WITHOUT_PDEATHSIG]
-    args = [sys.executable, *start, "--speed", "4", "--control", str(tmp_path / "c.sock")]
+    # Its board folder and control socket in tmp_path: killed, it cannot remove them itself.
+    args = [sys.executable, *start, "--speed", "4", "--control", str(tmp_path / "c.sock"),
+            "--board-dir", str(tmp_path / "board")]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(ROOT))
     micropython = None
     try:
