@@ -51,12 +51,10 @@ from __future__ import annotations
 import functools
 import json
 import os
-import struct
 import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -573,17 +571,19 @@ def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, l
     g.ok[sl] = ok
 
 
-def _decoded_rows(b: np.ndarray, data_off: np.ndarray, length: int, ws):
+def _decoded_rows(b: np.ndarray, data_off: np.ndarray, length: int, ws, heads: bool = True):
     """The records of data length `length` at data_off as decoded frames: (rows, ok, head,
     folded). rows: uint8 (n, length rounded up to 8), as kernels.cobs_decode_rows leaves
-    them; ok: which were whole frames (00 COBS 00); head: their record headers (n, 32);
-    folded: the XOR of the whole frames' rows as uint64. rows and head are ws's work
-    arrays."""
+    them; ok: which were whole frames (00 COBS 00); head: their record headers (n, 32), or
+    None without `heads`; folded: the XOR of the whole frames' rows as uint64. rows and
+    head are ws's work arrays."""
     n = len(data_off)
-    x = _scratch(ws, "x", (n, (length + 7) // 8 * 8), np.uint8)
-    head = _scratch(ws, "head", (n, log.RECORD_SIZE), np.uint8)
     stride = log.RECORD_SIZE + length
-    _rows(b, data_off - log.RECORD_SIZE, log.RECORD_SIZE, stride, head)
+    head = None
+    if heads:
+        head = _scratch(ws, "head", (n, log.RECORD_SIZE), np.uint8)
+        _rows(b, data_off - log.RECORD_SIZE, log.RECORD_SIZE, stride, head)
+    x = _scratch(ws, "x", (n, (length + 7) // 8 * 8), np.uint8)
     _rows(b, data_off, length, stride, x)
     ok = np.empty(n, bool)
     folded = np.empty(x.shape[1] // 8, np.uint64)
@@ -601,7 +601,7 @@ def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, e
     exact: every link CRC is computed on its own (no check of the frames together first).
     """
     m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
-    x, ok, _, folded = _decoded_rows(b, data_off, length, ws)
+    x, ok, _, folded = _decoded_rows(b, data_off, length, ws, heads=False)
     rows = x.view(np.uint64)
     ok &= _link_crcs_exact(x, ok, m) if exact else _link_crcs_ok(rows, ok, m, folded)
     p = rows.view(_payload_dtype(n_ch, x.shape[1], 2)).ravel()
@@ -673,13 +673,12 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK, prog
             # header of them anyway, checks it, and fills in its host time.
             idx = log.scan_file(f, frozenset(log._TELEMETRY_LENGTHS))
             groups = _decode_groups(b, idx, threads, chunk, progress)
-            if any(g.misread for g in groups):  # a record inside a trusted run was another one
+            if any(g.misread or not g.head_ok.all() for g in groups):
+                # A header was not the record the index says, or is damaged: the careful
+                # reader must resynchronise there, as log.decoded_items does. The strict
+                # scan leaves every such header to it (no progress: it went to the end).
                 idx = log.scan_file(f)
-                groups = _decode_groups(b, idx, threads, chunk, progress)
-        except struct.error:
-            # scan_file cannot read a torn tail of under 5 bytes after a run of equal
-            # records (it reads past the end); the careful reader can.
-            return _from_decoder(path)
+                groups = _decode_groups(b, idx, threads, chunk)
         finally:
             del b  # the mapping can only close once no array looks into it
         n_rec = len(idx.offsets)
@@ -692,15 +691,6 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK, prog
     if progress is not None:
         progress(f.size)
     return _assemble(idx, groups, fast_rec, slow_items, damage)
-
-
-def _from_decoder(path) -> Frames:
-    """The same result from log.read_log and log.decoded_items alone (slow, exact)."""
-    contents = log.read_log(path)
-    items = [(i, 0, t, item) for i, (t, item) in enumerate(log.decoded_items(path))]
-    idx = SimpleNamespace(path=contents.path, meta=contents.meta, t_ns=np.zeros(0, np.int64),
-                          damage=contents.damage, torn_tail_offset=contents.torn_tail_offset, closed=contents.closed)
-    return _assemble(idx, [], np.zeros(0, bool), items, [])
 
 
 def _walk(mm, idx, fast_rec: np.ndarray, head_bad: np.ndarray):

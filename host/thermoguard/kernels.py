@@ -1,18 +1,32 @@
 """Compiled loops of the log loader (numba): what numpy cannot do without many passes.
 
-Each kernel works on rows of a chunk that `frames` has copied out of the log, and gives
-exactly what the numpy and Python code it replaces gave (tests/host/test_frames.py
-checks them against protocol.Decoder). They release the GIL, so `frames` runs them on
-two threads. Compiled on first use and cached beside this file (numba's cache).
+Each kernel gives exactly what the reference code it replaces gives
+(tests/host/test_kernels.py; tests/host/test_frames.py checks the whole loader against
+protocol.Decoder). They release the GIL, so `frames` runs them on two threads. Compiled
+on first use and cached beside this file (numba's cache), or compiled at every run where
+no cache folder can be written.
 """
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
-from numba import njit
+from numba import njit as _njit
 
 
-@njit(nogil=True, cache=True)
+def njit(**options):
+    """numba.njit(nogil=True, cache=True, **options); without the cache where numba finds
+    no folder to write it to (it refuses then, at import)."""
+    def compile_(fn):
+        try:
+            return _njit(nogil=True, cache=True, **options)(fn)
+        except RuntimeError:
+            return _njit(nogil=True, **options)(fn)
+    return compile_
+
+
+@njit()
 def cobs_decode_rows(x, length, ok, fold):
     """Decode the frames in rows of x in place and say which are whole frames.
 
@@ -87,13 +101,13 @@ def cobs_decode_rows(x, length, ok, fold):
                 fold[k] ^= words[i, k]
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(inline="always")
 def _u32(x, i, q):
     return np.uint32(x[i, q]) | (np.uint32(x[i, q + 1]) << 8) | (np.uint32(x[i, q + 2]) << 16) | (
         np.uint32(x[i, q + 3]) << 24)
 
 
-@njit(nogil=True, cache=True)
+@njit()
 def telemetry_fields(x, n_ch, version, kind, ok, lo, scalars, temp, cj, rate, dose, fault, warn, trip):
     """The fields of decoded telemetry payloads (docs/protocol.md), rows of x as
     cobs_decode_rows leaves them (payload at byte 2), into row lo + i of the outputs.
@@ -140,22 +154,37 @@ def telemetry_fields(x, n_ch, version, kind, ok, lo, scalars, temp, cj, rate, do
                 np.uint32(x[i, q + 17]) | (np.uint32(x[i, q + 18]) << 8)) * 2.0**-26
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(inline="always")
 def _le32(a, p):
     return np.uint32(a[p]) | (np.uint32(a[p + 1]) << 8) | (np.uint32(a[p + 2]) << 16) | (np.uint32(a[p + 3]) << 24)
 
 
-@njit(nogil=True, cache=True)
-def equal_run(buf, pos, size, count, offsets, t_ns):
+# CRC-32 (zlib's) of one byte: the table of the usual byte-at-a-time loop.
+CRC_TABLE = np.array([zlib.crc32(bytes([i])) ^ 0xD202EF8D for i in range(256)], np.uint32)
+
+
+@njit(inline="always")
+def _crc32(a, p, n, table):
+    """zlib.crc32(a[p : p + n])."""
+    c = np.uint32(0xFFFFFFFF)
+    for k in range(n):
+        c = table[(c ^ a[p + k]) & 0xFF] ^ (c >> 8)
+    return c ^ np.uint32(0xFFFFFFFF)
+
+
+@njit()
+def equal_run(buf, pos, size, count, offsets, t_ns, table):
     """How many records from pos (at most count, each whole before size) have the data
-    length and kind of the one at pos; their offsets and host times go to offsets[:m] and
-    t_ns[:m]. Only the length and kind of each header are compared (log.scan_records)."""
+    length and kind of the one at pos and a good header CRC (bytes 28..31 = CRC-32 of
+    bytes 0..27); their offsets and host times go to offsets[:m] and t_ns[:m]. The run
+    stops before a header that fails, so the careful reader reads it and resynchronises
+    as it does anywhere (log.scan_records). table: CRC_TABLE."""
     n = _le32(buf, pos)
     kind = buf[pos + 4]
     stride = 32 + np.int64(n)
     m = 0
     while m < count and pos + stride <= size:
-        if _le32(buf, pos) != n or buf[pos + 4] != kind:
+        if _le32(buf, pos) != n or buf[pos + 4] != kind or _crc32(buf, pos, 28, table) != _le32(buf, pos + 28):
             break
         offsets[m] = pos
         t = np.int64(0)

@@ -1054,7 +1054,8 @@ class RecordIndex:
 
 def scan_records(path) -> RecordIndex:
     """Index a log fast: runs of records with the same length and kind, like the telemetry
-    of a session, are read in blocks by a compiled loop (kernels.equal_run); anything else
+    of a session, are read in blocks by a compiled loop (kernels.equal_run: length, kind
+    and header CRC of every record); anything else, a record whose header fails included,
     goes through the careful reader, which resynchronises after damage and stops at a
     torn tail.
 
@@ -1071,8 +1072,8 @@ def scan_file(f: _File, trusted: frozenset[int] = frozenset()) -> RecordIndex:
     trusted: data lengths of DEVICE records whose runs are taken on trust, for a caller
     that reads every header of those records anyway (frames.load_telemetry): of a block of
     such records only the first and last headers are read. The others are assumed to have
-    the same length and kind, and their t_ns is left 0; the caller must check both and
-    fill in t_ns, or scan again without trust.
+    the same length and kind and a good header CRC, and their t_ns is left 0; the caller
+    must check all three and fill in t_ns, or scan again without trust.
     """
     import numpy as np
 
@@ -1156,7 +1157,7 @@ def _strided_run(np, kernels, view, size: int, pos: int, block: int, trusted: fr
                     np.zeros(m, np.int64), np.full(m, kind, np.uint8))
     offsets = np.empty(block, np.int64)
     t_ns = np.empty(block, np.int64)
-    m = kernels.equal_run(view, pos, size, block, offsets, t_ns)
+    m = kernels.equal_run(view, pos, size, block, offsets, t_ns, kernels.CRC_TABLE)
     if m < 2:
         return None
     return offsets[:m], np.full(m, n, np.uint32), t_ns[:m], np.full(m, kind, np.uint8)

@@ -304,3 +304,27 @@ def test_a_run_taken_on_trust_that_hides_other_records_is_scanned_again(tmp_path
     fr = assert_same(path)
     assert len(scans) == 2 and scans[0] and not scans[1]  # on trust, then record by record
     assert fr.fast >= 398
+
+
+@pytest.mark.req("SR-HOST-10")
+def test_a_damaged_header_that_still_has_the_runs_length_is_resynchronised_like_the_careful_reader(tmp_path):
+    """A text record one byte shorter than the frames around it; one bit of its length
+    flipped makes it look like one more record of the run (its header CRC fails). The
+    careful reader resynchronises after it and finds the next frame; so must the loader,
+    which would otherwise skip that frame with the damaged record."""
+    rng = random.Random(1)
+    path = tmp_path / "flip.tglog"
+    length = protocol.TELEMETRY_FIXED + protocol.CHANNEL.size + 7
+    with log.LogWriter.create(path, {"config": None}) as w:
+        for i in range(100):
+            w.write_bytes(telemetry(rng, i, 10 + i / 10, 1), 1000 + i)
+            if i == 40:
+                w.write_bytes(b"t" * (length - 2) + b"\n", 5000)  # its own record, 1 byte short
+    raw = bytearray(path.read_bytes())
+    idx = log.scan_records(path)
+    (text,) = np.flatnonzero(idx.lengths == length - 1)
+    raw[int(idx.offsets[text])] ^= 1  # length - 1 -> length
+    path.write_bytes(bytes(raw))
+    fr = assert_same(path)
+    assert len(fr) == 100 and fr.damage == log.read_log(path).damage
+    assert log.scan_records(path).offsets.tolist() == [off for off, *_ in log._Walk(log._File(path), chain=False)]

@@ -4,10 +4,13 @@ careful reader for runs of equal records. tests/host/test_frames.py checks the w
 loader against protocol.Decoder on damaged logs."""
 
 import random
+import struct
+import zlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+import test_frames
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from thermoguard import frames, kernels, log, protocol
 
@@ -102,21 +105,120 @@ def test_fields_are_the_decoders_fields_and_a_wrong_kind_or_count_is_refused():
             assert (g.fault[i, c], g.warn[i, c], g.trip[i, c]) == (ch.fault, ch.warn, ch.trip)
 
 
+def frame_like(rng: random.Random, n: int) -> bytes:
+    """A record's worth of device bytes: 00, n bytes that are never 0, 00 (the writer cuts at zeros)."""
+    return b"\0" + bytes(rng.randrange(1, 256) for _ in range(n)) + b"\0"
+
+
+def index_columns(idx):
+    return (idx.offsets.tolist(), idx.lengths.tolist(), idx.kinds.tolist(), idx.t_ns.tolist(),
+            idx.damage, idx.torn_tail_offset, idx.closed)
+
+
 @pytest.mark.parametrize("odd_every", [0.2, 0.02, 1e-4])
 def test_equal_runs_index_the_records_the_careful_reader_reads(tmp_path, odd_every):
     """Short runs, and runs long enough for the largest blocks of the scan."""
     path = tmp_path / "runs.tglog"
     rng = random.Random(3)
     with log.LogWriter.create(path, {"board": "virtual"}) as w:
-        for _ in range(300 if odd_every > 0.01 else 60_000):
-            if rng.random() < odd_every:
-                w.write_bytes(b"\0" + bytes(41) + b"\0")  # another length
-            else:
-                w.write_bytes(b"\0" + bytes(40) + b"\0")
+        for _ in range(300 if odd_every > 0.01 else 20_000):
+            w.write_bytes(frame_like(rng, 41 if rng.random() < odd_every else 40))
             if rng.random() < odd_every / 10:
                 w.note("a note")
     idx = log.scan_records(path)
-    careful = [(off, k, t) for off, k, t, _, _ in log._Walk(log._File(path), chain=False)]
-    assert idx.offsets.tolist() == [off for off, _, _ in careful]
-    assert idx.kinds.tolist() == [k for _, k, _ in careful]
-    assert idx.t_ns.tolist() == [t for _, _, t in careful]
+    with log._File(path) as f:
+        careful = [(off, k, t, b - a) for off, k, t, a, b in log._Walk(f, chain=False)]
+    assert idx.offsets.tolist() == [off for off, _, _, _ in careful]
+    assert idx.kinds.tolist() == [k for _, k, _, _ in careful]
+    assert idx.t_ns.tolist() == [t for _, _, t, _ in careful]
+    assert idx.lengths.tolist() == [n for _, _, _, n in careful]
+    assert max(np.bincount(idx.lengths)) > (250 if odd_every > 0.01 else 19_000) // 2  # long runs: 42-byte records
+
+
+def record(kind: int, t_ns: int, data: bytes) -> bytes:
+    """One record as docs/log-format.md lays it out (a chain value of zeros)."""
+    head28 = struct.pack("<IBBHq", len(data), kind, 0, 0, t_ns) + bytes(8) + struct.pack("<I", zlib.crc32(data))
+    return head28 + struct.pack("<I", zlib.crc32(head28)) + data
+
+
+def test_a_run_stops_before_a_header_whose_crc_fails():
+    rng = random.Random(5)
+    records = b"".join(record(log.Kind.DEVICE, 1000 + i, frame_like(rng, 40)) for i in range(20))
+    buf = np.frombuffer(records, np.uint8).copy()
+    stride = log.RECORD_SIZE + 42
+    assert kernels._crc32(buf, 0, 28, kernels.CRC_TABLE) == int.from_bytes(records[28:32], "little")
+    offsets, t_ns = np.zeros(20, np.int64), np.zeros(20, np.int64)
+    assert kernels.equal_run(buf, 0, len(buf), 20, offsets, t_ns, kernels.CRC_TABLE) == 20
+    assert offsets.tolist() == [i * stride for i in range(20)] and t_ns.tolist() == [1000 + i for i in range(20)]
+    buf[7 * stride + 12] ^= 4  # a bit of record 7's host time: its length and kind still match
+    assert kernels.equal_run(buf, 0, len(buf), 20, offsets, t_ns, kernels.CRC_TABLE) == 7
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_loaders_trusted_scan_ends_as_the_strict_scan(tmp_path, seed):
+    """frames.load_telemetry scans with runs of telemetry taken on trust (log.scan_file)
+    and checks every hidden header while decoding. On logs whose runs come back into step
+    after other records, with records of telemetry length that are no frames, bit flips
+    and torn tails: either decoding finds a header to distrust (and the loader scans
+    again), or the index it ends with is the strict scan's, host times included; and the
+    loader's result is the Decoder's."""
+    rng = random.Random(seed)
+    path = tmp_path / "trust.tglog"
+    n_ch = rng.choice([0, 1, 8])
+    length = protocol.TELEMETRY_FIXED + protocol.CHANNEL.size * n_ch + 7
+    stride = log.RECORD_SIZE + length
+    with log.LogWriter.create(path, {}, force=True) as w:  # hypothesis reuses tmp_path
+        total = rng.choice([70, 330, 1400])
+        odd_at = set(rng.sample(range(total), rng.randint(0, 4)))
+        for i in range(total):
+            w.write_bytes(test_frames.telemetry(rng, i, i / 10, n_ch), 1000 + i)
+            if i in odd_at:
+                k = rng.randint(1, 3)
+                c = rng.randrange(5)
+                if c == 0:  # one text record of k records' room: the grid comes back into step
+                    w.write_bytes(bytes(rng.randrange(1, 256) for _ in range(k * stride - 32)), 7)
+                elif c == 1:  # two records filling k + 1 records' room
+                    a = rng.randint(1, (k + 1) * stride - 64 - 1)
+                    w.write_bytes(b"y" * a, 7)
+                    w.note("n" * ((k + 1) * stride - 64 - a), 7)
+                elif c == 2:
+                    w.note("z" * length, 7)
+                elif c == 3:  # a DEVICE record of telemetry length that is no frame
+                    w.write_bytes(b"\0" + b"\1" * (length - 2) + b"\0", 7)
+                else:  # a text line and the frame of another channel count
+                    w.write_bytes(b"text\n", 7)
+                    w.write_bytes(test_frames.telemetry(rng, i, i / 10, (n_ch + 1) % 9), 7)
+    raw = bytearray(path.read_bytes())
+    start = log.FILE_HEAD.size + int.from_bytes(raw[12:16], "little") + 4
+    for _ in range(rng.choice([0, 0, 1, 3])):
+        raw[rng.randrange(start, len(raw))] ^= 1 << rng.randrange(8)
+    if rng.random() < 0.4:
+        del raw[rng.randrange(start + 1, len(raw)):]
+    path.write_bytes(bytes(raw))
+    with log._File(path) as f:
+        b = np.frombuffer(f.buf, np.uint8)
+        trusted = log.scan_file(f, frozenset(log._TELEMETRY_LENGTHS))
+        groups = frames._decode_groups(b, trusted, 2, 64)
+        strict = log.scan_file(f)
+        del b
+    if not any(g.misread or not g.head_ok.all() for g in groups):
+        assert index_columns(trusted) == index_columns(strict)
+    test_frames.assert_same(path, chunk=64)
+
+
+def test_without_a_folder_for_numbas_cache_the_loops_are_compiled_all_the_same(monkeypatch):
+    """numba refuses cache=True at import where it can write no cache (a read-only install
+    and no home folder): kernels.njit compiles without the cache then."""
+    calls = []
+
+    def fake_njit(**options):
+        calls.append(options)
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'kernels.py'")
+        return lambda fn: fn
+
+    monkeypatch.setattr(kernels, "_njit", fake_njit)
+    compiled = kernels.njit(inline="always")(lambda: 7)
+    assert compiled() == 7
+    assert calls == [{"nogil": True, "cache": True, "inline": "always"}, {"nogil": True, "inline": "always"}]
