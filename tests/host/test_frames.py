@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sessionlog import make_session_log
 from thermoguard import frames, log, protocol
 
 INT32_MIN = protocol.INT32_MIN
@@ -29,61 +30,11 @@ def telemetry(rng: random.Random, seq: int, t: float, n: int) -> bytes:
         config_hash=rng.choice([0, 0x1A2B3C4D]))
 
 
-def flip(data: bytes, rng: random.Random) -> bytes:
-    b = bytearray(data)
-    i = rng.randrange(len(b))
-    b[i] ^= 1 << rng.randrange(8)
-    return bytes(b)
-
-
-def make_log(path, seed: int, frames_n: int = 150, damage: bool = False, torn: bool = False) -> None:
-    rng = random.Random(seed)
-    n_main = rng.choice([0, 1, 3, 8])
-    t_ns = 1_700_000_000_000_000_000
-    seq = rng.randrange(protocol.SEQ_MOD)
-    t = rng.uniform(0, 1000)
-    with log.LogWriter.create(path, {"config": CONFIG if rng.random() < 0.7 else None}, force=True) as w:
-        for _ in range(frames_n):
-            t_ns += rng.randint(0, 200_000_000)
-            seq += 1
-            t += 0.1
-            r = rng.random()
-            n = n_main if rng.random() < 0.9 else rng.randint(0, 8)
-            frame = telemetry(rng, seq, t, n)
-            if r < 0.70:
-                data = frame
-            elif r < 0.74:
-                data = protocol.encode_event(seq, int(t), 5, rng.randint(1, 8), 2, rng.choice(["", "tip:high", "é"]))
-            elif r < 0.77:
-                data = protocol.encode_reply(seq, int(t), 7, rng.choice(["OK ARM", "ERR ARM tip:open"]))
-            elif r < 0.81:
-                data = rng.choice([b"hello\n", b"gc\r\n", b"no newline", b"\xff\xfe garbage\n", b"tab\tline\n"])
-            elif r < 0.85:
-                data = flip(frame, rng)  # corrupted on the wire: CRC error, COBS break or worse
-            elif r < 0.87:
-                data = frame[1:]  # opening zero lost
-            elif r < 0.89:
-                data = b"\x00" + frame  # two zeros in a row
-            elif r < 0.91:
-                body = protocol.telemetry_payload(seq, int(t), 1_000_000, 1, 0, 0, 255, 0, 0, 0, 0, 0,
-                                                  [0], [0], [0], [0], [0], [0], [0], [0])
-                data = protocol.encode_frame(body)  # t_us out of range: malformed
-            elif r < 0.93:
-                data = protocol.encode_frame(bytes([2]) + frame[2:40])  # another protocol version
-            elif r < 0.95:
-                cut = rng.randrange(1, len(frame))
-                w.write_bytes(frame[:cut], t_ns)  # a frame in two reads
-                data = frame[cut:]
-            elif r < 0.97:
-                w.write_bytes(frame[: rng.randrange(1, len(frame))], t_ns)
-                w.note_gap("port lost: test", t_ns + 1)  # the port went away mid-frame
-                continue
-            elif r < 0.98:
-                w.note("operator note", t_ns)
-                continue
-            else:
-                data = frame + b"after frame, no newline"
-            w.write_bytes(data, t_ns)
+def make_log(path, seed: int, damage: bool = False, torn: bool = False) -> None:
+    """A random session log (sessionlog.make_session_log); with damage, bits flipped
+    anywhere after the file header; torn, cut at a random byte."""
+    make_session_log(path, seed)
+    rng = random.Random(seed + 1)
     if damage or torn:
         raw = bytearray(open(path, "rb").read())
         start = log.FILE_HEAD.size + struct.unpack_from("<I", raw, 12)[0] + 4
