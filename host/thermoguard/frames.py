@@ -4,9 +4,10 @@ The result is what `protocol.Decoder` gives when it reads the log (`log.decoded_
 item for item, only as arrays: one row per telemetry frame, in log order, and the other
 items (events, replies, text, gaps, notes) in a list beside them.
 
-How it is fast. `log.scan_records` indexes the records. For a given board every
-telemetry frame has the same length on the wire (docs/protocol.md), so the DEVICE
-records of one telemetry length are decoded together, in chunks:
+How it is fast. `log.scan_file` indexes the records, taking runs of telemetry records
+on trust from the first and last header of each block. For a given board every telemetry
+frame has the same length on the wire (docs/protocol.md), so the DEVICE records of one
+telemetry length are decoded together, in chunks:
 
 - COBS. A payload below 254 bytes is one COBS block: the code bytes form a chain from
   the first byte (each code is the distance to the next) and every code stands for a
@@ -26,10 +27,13 @@ records of one telemetry length are decoded together, in chunks:
   would need their errors to cancel in both (probability 2**-64 for random damage);
   even then no wrong value is taken silently unless its COBS chain, version, kind,
   channel count and time fields are also valid.
-- The record headers of those records are checked too (the scan does not check them
-  inside runs of equal records): the same two CRC-32 checks of the whole set, and every
-  header on its own when either fails. A header with a bad CRC makes its record damage,
-  skipped as the careful reader skips it.
+- The record headers of those records are checked too: each one's length and kind (the
+  scan took them on trust), and their CRCs with the same two CRC-32 checks of the whole
+  set, every header on its own when either fails. Each header gives its record's host
+  time. A header that is not the record the index says, or fails its CRC, makes the
+  loader scan again strictly (`log.scan_file` without trust: every header's CRC, and the
+  careful reader from a header that fails, which resynchronises as the Decoder's reader
+  does) and decode again.
 - Fields: a compiled loop (`kernels.telemetry_fields`) reads them from the decoded rows
   into the result arrays, and checks version, kind, channel count and t_us.
 

@@ -121,6 +121,8 @@ def telemetry_fields(x, n_ch, version, kind, ok, lo, scalars, temp, cj, rate, do
     """
     (seq, t_s, t_us, state, flags, config_hash, global_causes, first_channel, first_cause, first_fault,
      max_late_us, overruns, dropped) = scalars
+    # Row offsets are payload offsets + 2 (frames._payload_dtype): version 2, kind 3, seq 4,
+    # t_s 8, t_us 12, state 16 ... n_channels 38, then 19 bytes a channel from 39.
     for i in range(x.shape[0]):
         r = lo + i
         us = _u32(x, i, 12)
@@ -159,8 +161,11 @@ def _le32(a, p):
     return np.uint32(a[p]) | (np.uint32(a[p + 1]) << 8) | (np.uint32(a[p + 2]) << 16) | (np.uint32(a[p + 3]) << 24)
 
 
-# CRC-32 (zlib's) of one byte: the table of the usual byte-at-a-time loop.
-CRC_TABLE = np.array([zlib.crc32(bytes([i])) ^ 0xD202EF8D for i in range(256)], np.uint32)
+# The table of the usual byte-at-a-time CRC-32 loop (zlib's polynomial): T[i] is the CRC
+# register after byte i from 0. zlib.crc32(bytes([i])) is T[i ^ 0xFF] ^ 0xFF000000 (its
+# start and final inversions), and T is linear, so T[i] = zlib.crc32(bytes([i])) ^ that
+# of byte 0.
+CRC_TABLE = np.array([zlib.crc32(bytes([i])) ^ zlib.crc32(b"\0") for i in range(256)], np.uint32)
 
 
 @njit(inline="always")
