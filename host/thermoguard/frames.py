@@ -9,33 +9,34 @@ on trust from the first and last header of each block. For a given board every t
 frame has the same length on the wire (docs/protocol.md), so the DEVICE records of one
 telemetry length are decoded together, in chunks:
 
+- Rows. Each record is copied whole, header and data, into a row of a work array
+  (numpy, a strided copy), the data from byte 32.
 - COBS. A payload below 254 bytes is one COBS block: the code bytes form a chain from
   the first byte (each code is the distance to the next) and every code stands for a
-  0x00. The records' data are copied into rows (numpy, a strided copy), and a compiled
-  loop (`kernels.cobs_decode_rows`) checks the delimiters and that no 0x00 is inside,
-  follows each row's chain (four rows at a time), and turns the row into the decoded
-  message in place. A frame whose chain does not end exactly at its last byte, or that
-  holds a 0x00 inside, is not a frame here.
-- The link CRC-32 of every frame. CRC-32 is affine over GF(2) and every message followed
-  by its CRC has the same residue, so the frames of a chunk are checked together first,
-  twice: the CRC of their XOR (any one bad frame shows) and zlib's CRC-32 of all of them
-  in a row, which must equal that of as many valid frames (any two bad frames show;
-  `_link_crcs_ok` says why). When either check differs, every frame's CRC is computed on
-  its own, exactly, from one 65536-entry table per pair of byte positions, and a frame
-  passes when its residue is the CRC-32 residue (0x2144DF1C), as `zlib.crc32(payload +
-  crc)` gives. Three or more bad frames in one chunk hiding from both checks at once
-  would need their errors to cancel in both (probability 2**-64 for random damage);
-  even then no wrong value is taken silently unless its COBS chain, version, kind,
-  channel count and time fields are also valid.
-- The record headers of those records are checked too: each one's length and kind (the
-  scan took them on trust), and their CRCs with the same two CRC-32 checks of the whole
-  set, every header on its own when either fails. Each header gives its record's host
-  time. A header that is not the record the index says, or fails its CRC, makes the
-  loader scan again strictly (`log.scan_file` without trust: every header's CRC, and the
-  careful reader from a header that fails, which resynchronises as the Decoder's reader
-  does) and decode again.
+  0x00. A compiled loop (`kernels.cobs_decode_rows`) checks the delimiters and that no
+  0x00 is inside, follows each row's chain (four rows at a time), and turns the data
+  into the decoded message in place. A frame whose chain does not end exactly at its
+  last byte, or that holds a 0x00 inside, is not a frame here.
+- CRCs: each row's record header CRC and its frame's link CRC-32. CRC-32 is affine over
+  GF(2) and every message followed by its CRC has the same residue, so the rows of a
+  chunk are checked together first, twice: the CRC of their XOR (any one bad row shows)
+  and zlib's CRC-32 of all of them in a row, which must equal that of as many valid rows
+  (any two bad rows show; `_rows_crcs_ok` says why). When either check differs, every
+  header and every frame is checked on its own: a frame's CRC exactly, from one
+  65536-entry table per pair of byte positions, and it passes when its residue is the
+  CRC-32 residue (0x2144DF1C), as `zlib.crc32(payload + crc)` gives. Three or more bad
+  rows in one chunk hiding from both checks at once would need their errors to cancel
+  in both (probability 2**-64 for random damage), and damage to both the header and the
+  frame of one row hides as it would from one CRC-32 over the row (2**-32); even then no
+  wrong value is taken silently unless its COBS chain, version, kind, channel count and
+  time fields are also valid.
 - Fields: a compiled loop (`kernels.telemetry_fields`) reads them from the decoded rows
-  into the result arrays, and checks version, kind, channel count and t_us.
+  into the result arrays, and checks version, kind, channel count and t_us. It also
+  checks each header's length and kind (the scan took them on trust) and takes its
+  record's host time. A header that is not the record the index says, or fails its CRC,
+  makes the loader scan again strictly (`log.scan_file` without trust: every header's
+  CRC, and the careful reader from a header that fails, which resynchronises as the
+  Decoder's reader does) and decode again.
 
 Anything else goes through the exact Python path: a Decoder is fed every record that is
 not a fast frame (text, events, replies, corrupt or torn frames, frames of other
@@ -446,6 +447,9 @@ class _Group:
         self.ok = np.zeros(n, bool)
         self.head_ok = np.zeros(n, bool)
         self.scalars = {name: np.zeros(n, dtype) for name, dtype in _SCALARS.items()}
+        self.t_dev = np.empty(n, np.float64)
+        self.t_host = np.empty(n, np.int64)
+        self.interlock = np.empty(n, bool)
         self.temp = np.empty((n, n_ch), np.float64)
         self.cj = np.empty((n, n_ch), np.float64)
         self.rate = np.empty((n, n_ch), np.float64)
@@ -503,44 +507,48 @@ def _headers_ok(head: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _valid_rows_crcs(width: int, m: int, n: int) -> tuple[int, int]:
-    """For n rows of `width` bytes, each 00 00, a valid m-byte message (payload + its CRC), zeros:
-    the CRC-32 of their XOR and of all of them in a row. Both are the same for any valid
-    messages (CRC-32 is affine and every valid message has the same residue)."""
+def _valid_rows_crcs(width: int, start: int, m: int, n: int) -> tuple[int, int]:
+    """For n rows of `width` bytes, each a valid record header (bytes 0 .. 31) when start is
+    log.RECORD_SIZE (nothing when 0), then 00 00, a valid m-byte message (payload + its
+    CRC), zeros: the CRC-32 of their XOR and of all of them in a row. Both are the same for
+    any valid headers and messages (CRC-32 is affine and every message followed by its CRC
+    has the same residue)."""
+    head = bytes(28) + zlib.crc32(bytes(28)).to_bytes(4, "little") if start else b""
     zeros = bytes(m - 4)
-    row = bytes(2) + zeros + zlib.crc32(zeros).to_bytes(4, "little") + bytes(width - m - 2)
+    row = head + bytes(2) + zeros + zlib.crc32(zeros).to_bytes(4, "little")
+    row += bytes(width - len(row))
     folded = row if n % 2 else bytes(width)
     return zlib.crc32(folded), zlib.crc32(row * n)
 
 
-def _link_crcs_ok(rows: np.ndarray, ok: np.ndarray, m: int, folded: np.ndarray) -> np.ndarray:
-    """Which rows (n, w) uint64 carry a good link CRC: bytes 2 .. m + 1 of a row are payload +
-    CRC, every other byte is 0. Only rows with ok set can pass. folded: the XOR of those
-    rows (kernels.cobs_decode_rows gives it).
+def _rows_crcs_ok(x: np.ndarray, ok: np.ndarray, start: int, m: int, folded: np.ndarray) -> bool:
+    """True when every row of x (n, w) uint8 with ok set carries a good link CRC and, with
+    start = log.RECORD_SIZE, a good record header CRC: bytes 0 .. 31 a record header (28
+    bytes and their CRC), bytes start + 2 .. start + m + 1 payload + CRC, every other byte
+    0. folded: the XOR of those rows as uint64 (kernels.cobs_decode_rows gives it).
 
-    As for the record headers (_headers_ok), the rows that are frames so far are checked
-    together first: the CRC of their XOR shows any one bad frame, the CRC of all of them in
-    a row any two (x has order 2**32 - 1 modulo the CRC-32 polynomial, which divides no
-    64 * w * d below it: rows of w words, d rows apart); more can only hide with probability
-    2**-64. zlib computes the second at gigabytes per second. When either
-    differs, every frame's CRC is computed on its own (one table lookup per byte pair).
+    As for the record headers (_headers_ok), the rows are checked together, twice: the
+    CRC of their XOR shows any one bad row, the CRC of all of them in a row any two (x
+    has order 2**32 - 1 modulo the CRC-32 polynomial, which divides no 8 * w * d below
+    it: rows of w bytes, d rows apart). More bad rows can only hide with probability
+    2**-64. zlib computes the second at gigabytes per second. False means some row may be
+    bad: each must then be checked on its own (_link_crcs, _headers_ok).
     """
-    n = len(rows)
-    every = bool(ok.all())
-    sel = rows if every else rows[ok]
-    k = len(sel)
-    if not k:
-        return ok
-    fold_want, row_want = _valid_rows_crcs(rows.shape[1] * 8, m, k)
-    if zlib.crc32(folded) == fold_want and zlib.crc32(sel) == row_want:
-        return ok
-    r16 = rows.view(np.uint16)
-    return _crc_of_rows(lambda q: r16[:, q], m, n, shift=2) == CRC_RESIDUE
+    sel = x if ok.all() else x[ok]
+    fold_want, row_want = _valid_rows_crcs(x.shape[1], start, m, len(sel))
+    return zlib.crc32(folded) == fold_want and zlib.crc32(sel) == row_want
+
+
+def _link_crcs(x: np.ndarray, start: int, m: int) -> np.ndarray:
+    """Which rows of x (as _rows_crcs_ok) carry a good link CRC, every row on its own (one
+    table lookup per byte pair)."""
+    r16 = x.view(np.uint16)[:, start // 2:]
+    return _crc_of_rows(lambda q: r16[:, q], m, len(x), shift=2) == CRC_RESIDUE
 
 
 def _link_crcs_exact(x: np.ndarray, ok: np.ndarray, m: int) -> np.ndarray:
-    """As _link_crcs_ok, every frame's CRC computed on its own (zlib), with no check of
-    the frames together: rows (n, w) uint8, payload + CRC at bytes 2 .. m + 1."""
+    """As _link_crcs, with zlib, and only rows with ok set can pass: rows (n, w) uint8,
+    payload + CRC at bytes 2 .. m + 1."""
     w = x.shape[1]
     flat = memoryview(x.reshape(-1))
     crc = zlib.crc32
@@ -562,37 +570,38 @@ def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, l
                   ws) -> None:
     """Decode the records of data length `length` at data_off into g[lo : lo + len(data_off)]."""
     sl = slice(lo, lo + len(data_off))
-    x, ok, head, folded = _decoded_rows(b, data_off, length, ws)
-    if not ((head[:, 0:4].view("<u4").ravel() == length) & (head[:, 4] == log.Kind.DEVICE)).all():
+    m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
+    x, ok, folded = _decoded_rows(b, data_off, length, ws, log.RECORD_SIZE)
+    # The record headers (the scan trusts runs of equal records) and the link CRCs.
+    if _rows_crcs_ok(x, ok, log.RECORD_SIZE, m, folded):
+        head_ok = ok.copy()
+        if not ok.all():
+            head_ok[~ok] = _headers_ok(x[~ok, :log.RECORD_SIZE])
+    else:
+        head_ok = _headers_ok(np.ascontiguousarray(x[:, :log.RECORD_SIZE]))
+        ok &= _link_crcs(x, log.RECORD_SIZE, m)
+    g.head_ok[sl] = head_ok
+    if kernels.telemetry_fields(x, g.n_ch, length, log.Kind.DEVICE, protocol.VERSION, protocol.KIND_TELEMETRY,
+                                protocol.FL_INTERLOCK_ON, ok, lo, g.rec, t_ns,
+                                tuple(g.scalars[name] for name in _SCALARS), (g.t_dev, g.t_host, g.interlock),
+                                g.temp, g.cj, g.rate, g.dose, g.fault, g.warn, g.trip):
         g.misread = True
-    t_ns[g.rec[sl]] = head[:, 8:16].view("<i8").ravel()
-    # The record headers: their own CRC (the scan trusts runs of equal records).
-    g.head_ok[sl] = _headers_ok(head)
-    ok &= _link_crcs_ok(x.view(np.uint64), ok, length - 3, folded)
-    kernels.telemetry_fields(x, g.n_ch, protocol.VERSION, protocol.KIND_TELEMETRY, ok, lo,
-                             tuple(g.scalars[name] for name in _SCALARS),
-                             g.temp, g.cj, g.rate, g.dose, g.fault, g.warn, g.trip)
     g.ok[sl] = ok
 
 
-def _decoded_rows(b: np.ndarray, data_off: np.ndarray, length: int, ws, heads: bool = True):
-    """The records of data length `length` at data_off as decoded frames: (rows, ok, head,
-    folded). rows: uint8 (n, length rounded up to 8), as kernels.cobs_decode_rows leaves
-    them; ok: which were whole frames (00 COBS 00); head: their record headers (n, 32), or
-    None without `heads`; folded: the XOR of the whole frames' rows as uint64. rows and
-    head are ws's work arrays."""
+def _decoded_rows(b: np.ndarray, data_off: np.ndarray, length: int, ws, start: int):
+    """The records of data length `length` at data_off as decoded frames: (rows, ok, folded).
+    rows: uint8 (n, start + length rounded up to 8), with start = log.RECORD_SIZE each
+    record whole, its header first, or with start = 0 its data only, decoded as
+    kernels.cobs_decode_rows leaves them; ok: which were whole frames (00 COBS 00);
+    folded: the XOR of the whole frames' rows as uint64. rows is ws's work array."""
     n = len(data_off)
-    stride = log.RECORD_SIZE + length
-    head = None
-    if heads:
-        head = _scratch(ws, "head", (n, log.RECORD_SIZE), np.uint8)
-        _rows(b, data_off - log.RECORD_SIZE, log.RECORD_SIZE, stride, head)
-    x = _scratch(ws, "x", (n, (length + 7) // 8 * 8), np.uint8)
-    _rows(b, data_off, length, stride, x)
+    x = _scratch(ws, "x", (n, (start + length + 7) // 8 * 8), np.uint8)
+    _rows(b, data_off - start, start + length, log.RECORD_SIZE + length, x)
     ok = np.empty(n, bool)
     folded = np.empty(x.shape[1] // 8, np.uint64)
-    kernels.cobs_decode_rows(x, length, ok, folded)
-    return x, ok, head, folded
+    kernels.cobs_decode_rows(x, start, length, ok, folded)
+    return x, ok, folded
 
 
 def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, exact: bool = False):
@@ -605,10 +614,12 @@ def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, e
     exact: every link CRC is computed on its own (no check of the frames together first).
     """
     m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
-    x, ok, _, folded = _decoded_rows(b, data_off, length, ws, heads=False)
-    rows = x.view(np.uint64)
-    ok &= _link_crcs_exact(x, ok, m) if exact else _link_crcs_ok(rows, ok, m, folded)
-    p = rows.view(_payload_dtype(n_ch, x.shape[1], 2)).ravel()
+    x, ok, folded = _decoded_rows(b, data_off, length, ws, 0)
+    if exact:
+        ok &= _link_crcs_exact(x, ok, m)
+    elif not _rows_crcs_ok(x, ok, 0, m, folded):
+        ok &= _link_crcs(x, 0, m)
+    p = x.view(np.uint64).view(_payload_dtype(n_ch, x.shape[1], 2)).ravel()
     ok &= (p["version"] == protocol.VERSION) & (p["kind"] == protocol.KIND_TELEMETRY)
     ok &= (p["n_channels"] == n_ch) & (p["t_us"] <= 999_999)
     return ok, p
@@ -790,7 +801,7 @@ def _assemble(idx, groups: list[_Group], fast_rec: np.ndarray, slow_items, damag
         keys = take(g.rec)  # record indices: no other frames to order them among
         okeys = np.array([r for r, _, _, _ in others], np.int64)
         cols = {name: take(a) for name, a in g.scalars.items()}
-        t_host = idx.t_ns[keys]
+        t_host, t_dev, interlock = take(g.t_host), take(g.t_dev), take(g.interlock)
         n_channels = np.full(len(keys), g.n_ch, np.uint8)
         temp, cj, rate, dose = take(g.temp), take(g.cj), take(g.rate), take(g.dose)
         fault, warn, trip = take(g.fault), take(g.warn), take(g.trip)
@@ -798,15 +809,16 @@ def _assemble(idx, groups: list[_Group], fast_rec: np.ndarray, slow_items, damag
     else:
         keys, cols, t_host, n_channels, temp, cj, rate, dose, fault, warn, trip, fast_count = _merge(
             idx, picks, slow_tel, slow_keys)
+        t_dev = cols["t_s"] + cols["t_us"] / 1e6
+        interlock = (cols["flags"] & protocol.FL_INTERLOCK_ON) != 0
         okeys = np.array([(r << 21) + s for r, s, _, _ in others], np.int64)
     positions = np.searchsorted(keys, okeys).tolist() if len(others) else []
     items = [(p, t, it) for p, (_, _, t, it) in zip(positions, others, strict=True)]
-    t_s, t_us = cols["t_s"], cols["t_us"]
     n = len(keys)
     return Frames(
         path=idx.path, meta=idx.meta, names=channel_names(idx.meta, temp.shape[1]),
-        seq=cols["seq"], t_s=t_s, t_us=t_us, t_dev_s=t_s + t_us / 1e6, t_host_ns=t_host,
-        state=cols["state"], flags=cols["flags"], interlock=(cols["flags"] & protocol.FL_INTERLOCK_ON) != 0,
+        seq=cols["seq"], t_s=cols["t_s"], t_us=cols["t_us"], t_dev_s=t_dev, t_host_ns=t_host,
+        state=cols["state"], flags=cols["flags"], interlock=interlock,
         config_hash=cols["config_hash"], global_causes=cols["global_causes"], first_channel=cols["first_channel"],
         first_cause=cols["first_cause"], first_fault=cols["first_fault"], max_late_us=cols["max_late_us"],
         overruns=cols["overruns"], dropped=cols["dropped"], n_channels=n_channels,
@@ -837,7 +849,7 @@ def _merge(idx, picks, slow_tel, slow_keys):
         at += k
         for name in _SCALARS:
             cols[name][dst] = g.scalars[name][sel]
-        t_host[dst] = idx.t_ns[g.rec[sel]]
+        t_host[dst] = g.t_host[sel]
         n_channels[dst] = g.n_ch
         c = g.n_ch
         temp[dst, :c], cj[dst, :c], rate[dst, :c], dose[dst, :c] = g.temp[sel], g.cj[sel], g.rate[sel], g.dose[sel]

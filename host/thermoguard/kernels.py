@@ -27,78 +27,85 @@ def njit(**options):
 
 
 @njit()
-def cobs_decode_rows(x, length, ok, fold):
+def cobs_decode_rows(x, start, length, ok, fold):
     """Decode the frames in rows of x in place and say which are whole frames.
 
-    x: uint8 (n, w), w >= length; row i holds one record's data at bytes 0 .. length - 1:
-    00, a COBS-encoded message of length - 3 bytes, 00. Afterwards ok[i] is True when the
-    row was exactly that: the delimiters, no 0x00 inside, and a code chain from byte 1
+    x: uint8 (n, w), w >= start + length; row i holds one record's data at bytes start ..
+    start + length - 1: 00, a COBS-encoded message of length - 3 bytes, 00 (bytes before
+    start, a record header, are left as they are). Afterwards ok[i] is True when the data
+    was exactly that: the delimiters, no 0x00 inside, and a code chain from its byte 1
     that ends exactly at the closing 00 (a message below 254 bytes is one COBS block).
-    Every row becomes its message at bytes 2 .. length - 2 (each code byte a 0x00), with
-    every other byte 0: the layout `frames` reads fields and link CRCs from. fold (uint64,
-    w / 8) becomes the XOR of the rows that are whole frames, for frames._link_crcs_ok.
+    Every row's data becomes its message at bytes start + 2 .. start + length - 2 (each
+    code byte a 0x00) and bytes past the data 0: the layout `frames` reads fields and link
+    CRCs from. fold (uint64, w / 8) becomes the XOR of the whole rows that are whole
+    frames, for frames._rows_crcs_ok.
 
-    The chains of four rows are followed together: each step of a chain waits on the
-    byte the last one read, so four at once keep the core busy.
+    Rows are done four at a time, each pass over them while they are in the L1 cache.
+    The chains of the four are followed together: each step of a chain waits on the byte
+    the last one read, so four at once keep the core busy.
     """
     n, w = x.shape
-    last = length - 1
+    last = start + length - 1  # the closing 00
     words = x.view(np.uint64)
     ones = np.uint64(0x0101010101010101)
     highs = np.uint64(0x8080808080808080)
-    for i in range(n):
-        ok[i] = x[i, 0] == 0 and x[i, last] == 0
-        # No 0x00 inside: the delimiters and the bytes past the data set to 0xFF, then any
-        # zero byte in the row's 64-bit words shows (the usual has-a-zero-byte test).
-        x[i, 0] = 0xFF
-        for j in range(last, w):
-            x[i, j] = 0xFF
-        zero = np.uint64(0)
-        for k in range(w // 8):
-            v = words[i, k]
-            zero |= (v - ones) & ~v & highs
-        ok[i] &= zero == 0
-    i = 0
-    while i + 4 <= n:
-        p0 = p1 = p2 = p3 = 1  # where each chain is: at a code byte, or done at `last` (or past it: bad)
-        while p0 < last or p1 < last or p2 < last or p3 < last:
-            if p0 < last:
-                v = x[i, p0]
-                x[i, p0] = 0
-                p0 = p0 + v if v else last + 1
-            if p1 < last:
-                v = x[i + 1, p1]
-                x[i + 1, p1] = 0
-                p1 = p1 + v if v else last + 1
-            if p2 < last:
-                v = x[i + 2, p2]
-                x[i + 2, p2] = 0
-                p2 = p2 + v if v else last + 1
-            if p3 < last:
-                v = x[i + 3, p3]
-                x[i + 3, p3] = 0
-                p3 = p3 + v if v else last + 1
-        ok[i] &= p0 == last
-        ok[i + 1] &= p1 == last
-        ok[i + 2] &= p2 == last
-        ok[i + 3] &= p3 == last
-        i += 4
-    while i < n:
-        p0 = 1
-        while p0 < last:
-            v = x[i, p0]
-            x[i, p0] = 0
-            p0 = p0 + v if v else last + 1
-        ok[i] &= p0 == last
-        i += 1
+    q0 = start // 8
+    nw = w // 8
+    # Bytes that are not inside the data (the delimiters, what is before and after) set to
+    # 0xFF in each word, so that a zero byte in the masked words is a 0x00 inside.
+    mask = np.zeros(nw, np.uint64)
+    for j in range(q0 * 8, w):
+        if j <= start or j >= last:
+            mask[j // 8] |= np.uint64(0xFF) << np.uint64(8 * (j % 8))
     fold[:] = 0
-    for i in range(n):
-        x[i, 0] = 0
-        for j in range(last, w):
-            x[i, j] = 0
-        if ok[i]:
-            for k in range(w // 8):
-                fold[k] ^= words[i, k]
+    i = 0
+    while i < n:
+        k = min(4, n - i)
+        for r in range(i, i + k):
+            for j in range(last + 1, w):
+                x[r, j] = 0
+            zero = np.uint64(0)
+            for q in range(q0, nw):
+                v = words[r, q] | mask[q]
+                zero |= (v - ones) & ~v & highs
+            ok[r] = x[r, start] == 0 and x[r, last] == 0 and zero == 0
+        if k == 4:
+            # Where each chain is: at a code byte, or done at `last` (or past it: bad).
+            p0 = p1 = p2 = p3 = start + 1
+            while p0 < last or p1 < last or p2 < last or p3 < last:
+                if p0 < last:
+                    v = x[i, p0]
+                    x[i, p0] = 0
+                    p0 = p0 + v if v else last + 1
+                if p1 < last:
+                    v = x[i + 1, p1]
+                    x[i + 1, p1] = 0
+                    p1 = p1 + v if v else last + 1
+                if p2 < last:
+                    v = x[i + 2, p2]
+                    x[i + 2, p2] = 0
+                    p2 = p2 + v if v else last + 1
+                if p3 < last:
+                    v = x[i + 3, p3]
+                    x[i + 3, p3] = 0
+                    p3 = p3 + v if v else last + 1
+            ok[i] &= p0 == last
+            ok[i + 1] &= p1 == last
+            ok[i + 2] &= p2 == last
+            ok[i + 3] &= p3 == last
+        else:
+            for r in range(i, i + k):
+                p0 = start + 1
+                while p0 < last:
+                    v = x[r, p0]
+                    x[r, p0] = 0
+                    p0 = p0 + v if v else last + 1
+                ok[r] &= p0 == last
+        for r in range(i, i + k):
+            if ok[r]:
+                for q in range(nw):
+                    fold[q] ^= words[r, q]
+        i += k
 
 
 @njit(inline="always")
@@ -107,41 +114,63 @@ def _u32(x, i, q):
         np.uint32(x[i, q + 3]) << 24)
 
 
+# The loader's rows: a record's header (log.RECORD_SIZE bytes), then its frame as
+# cobs_decode_rows leaves it, the payload from byte P. Constants, so that numba reads a
+# field's bytes as one load.
+HEAD = 32
+P = HEAD + 2
+
+
 @njit()
-def telemetry_fields(x, n_ch, version, kind, ok, lo, scalars, temp, cj, rate, dose, fault, warn, trip):
-    """The fields of decoded telemetry payloads (docs/protocol.md), rows of x as
-    cobs_decode_rows leaves them (payload at byte 2), into row lo + i of the outputs.
+def telemetry_fields(x, n_ch, length, device, version, kind, interlock, ok, lo, rec, t_ns, scalars, times,
+                     temp, cj, rate, dose, fault, warn, trip):
+    """The fields of the records in rows of x (a record header, then its decoded telemetry
+    payload from byte P) into row lo + i of the outputs, and each record's host time into
+    t_ns[rec[lo + i]]. Returns how many headers do not say data length `length` and kind
+    `device` (the record the index says, log.scan_file).
 
     ok[i] is cleared unless the payload has this version and kind, n_ch channels and t_us
     below 1,000,000. scalars: seq, t_s, t_us, state, flags, config_hash, global_causes,
     first_channel, first_cause, first_fault, max_late_us, overruns, dropped (the order of
-    frames._SCALARS). Temperatures, cold junctions and rates are NaN where the wire says
-    "no value" (INT32_MIN, INT16_MIN) or the channel is faulted, as the Decoder reads
-    them; scaling by a power of two is exact.
+    frames._SCALARS). times: t_dev_s (t_s + t_us / 1e6), t_host_ns and whether the flags
+    have the `interlock` bit. Temperatures, cold junctions and rates are NaN where the
+    wire says "no value" (INT32_MIN, INT16_MIN) or the channel is faulted, as the
+    Decoder reads them; scaling by a power of two is exact.
     """
     (seq, t_s, t_us, state, flags, config_hash, global_causes, first_channel, first_cause, first_fault,
      max_late_us, overruns, dropped) = scalars
-    # Row offsets are payload offsets + 2 (frames._payload_dtype): version 2, kind 3, seq 4,
-    # t_s 8, t_us 12, state 16 ... n_channels 38, then 19 bytes a channel from 39.
+    t_dev, t_host, on = times
+    misread = 0
+    # Payload offsets (frames._payload_dtype): version 0, kind 1, seq 2, t_s 6, t_us 10,
+    # state 14 ... n_channels 36, then 19 bytes a channel from 37.
     for i in range(x.shape[0]):
         r = lo + i
-        us = _u32(x, i, 12)
-        ok[i] &= (x[i, 2] == version) & (x[i, 3] == kind) & (x[i, 38] == n_ch) & (us <= 999_999)
-        seq[r] = _u32(x, i, 4)
-        t_s[r] = _u32(x, i, 8)
+        if _u32(x, i, 0) != length or x[i, 4] != device:
+            misread += 1
+        th = np.int64(_u32(x, i, 8)) | (np.int64(_u32(x, i, 12)) << 32)
+        t_ns[rec[r]] = th
+        t_host[r] = th
+        us = _u32(x, i, P + 10)
+        ok[i] &= (x[i, P] == version) & (x[i, P + 1] == kind) & (x[i, P + 36] == n_ch) & (us <= 999_999)
+        seq[r] = _u32(x, i, P + 2)
+        s = _u32(x, i, P + 6)
+        t_s[r] = s
         t_us[r] = us
-        state[r] = x[i, 16]
-        flags[r] = x[i, 17]
-        config_hash[r] = _u32(x, i, 18)
-        global_causes[r] = x[i, 22]
-        first_channel[r] = x[i, 23]
-        first_cause[r] = x[i, 24]
-        first_fault[r] = x[i, 25]
-        max_late_us[r] = _u32(x, i, 26)
-        overruns[r] = _u32(x, i, 30)
-        dropped[r] = _u32(x, i, 34)
+        t_dev[r] = s + us / 1e6
+        state[r] = x[i, P + 14]
+        fl = x[i, P + 15]
+        flags[r] = fl
+        on[r] = (fl & interlock) != 0
+        config_hash[r] = _u32(x, i, P + 16)
+        global_causes[r] = x[i, P + 20]
+        first_channel[r] = x[i, P + 21]
+        first_cause[r] = x[i, P + 22]
+        first_fault[r] = x[i, P + 23]
+        max_late_us[r] = _u32(x, i, P + 24)
+        overruns[r] = _u32(x, i, P + 28)
+        dropped[r] = _u32(x, i, P + 32)
         for c in range(n_ch):
-            q = 39 + 19 * c
+            q = P + 37 + 19 * c
             t = np.int32(_u32(x, i, q))
             j = np.int16(np.uint16(x[i, q + 4]) | (np.uint16(x[i, q + 5]) << 8))
             f = x[i, q + 6]
@@ -154,6 +183,7 @@ def telemetry_fields(x, n_ch, version, kind, ok, lo, scalars, temp, cj, rate, do
             rate[r, c] = np.nan if f != 0 or rt == -2147483648 else rt * 0.0009765625
             dose[r, c] = _u32(x, i, q + 13) * 0.0009765625 + (
                 np.uint32(x[i, q + 17]) | (np.uint32(x[i, q + 18]) << 8)) * 2.0**-26
+    return misread
 
 
 @njit(inline="always")

@@ -279,3 +279,38 @@ def test_a_damaged_header_that_still_has_the_runs_length_is_resynchronised_like_
     fr = assert_same(path)
     assert len(fr) == 100 and fr.damage == log.read_log(path).damage
     assert log.scan_records(path).offsets.tolist() == [off for off, *_ in log._Walk(log._File(path), chain=False)]
+
+
+
+@pytest.mark.req("SR-HOST-10")
+@pytest.mark.parametrize("damage", [None, "header", "frame"])
+def test_clean_chunks_are_checked_whole_and_a_damaged_one_row_by_row(tmp_path, monkeypatch, damage):
+    """The record header CRCs and link CRCs of a chunk are checked together (two CRC-32s
+    over the chunk's rows, frames._rows_crcs_ok). On a clean log no header and no frame
+    is checked on its own. A header whose host time has a flipped bit, or a frame with a
+    flipped payload bit, makes its chunk checked row by row: the result is the Decoder's."""
+    rng = random.Random(5)
+    path = tmp_path / "c.tglog"
+    sent = [telemetry(rng, i, 3 + i / 10, 2) for i in range(96)]
+    with log.LogWriter.create(path, {"config": CONFIG}) as w:
+        for i, f in enumerate(sent):
+            w.write_bytes(f, 1_000 + i)
+    raw = bytearray(path.read_bytes())
+    k = 30  # record k holds frame k, inside the first block the scan takes on trust
+    at = int(log.scan_records(path).offsets[k])
+    if damage == "header":
+        raw[at + 9] ^= 0x10  # host time: length and kind still match the run
+    elif damage == "frame":
+        p = log.RECORD_SIZE + min(set(range(2 + protocol.TELEMETRY_FIXED, len(sent[k]) - 1)) - code_positions(sent[k]))
+        raw[at + p] ^= 0x40 if raw[at + p] != 0x40 else 0x20  # still not 0: the COBS chain holds
+    path.write_bytes(bytes(raw))
+    alone = []
+    for name in ("_headers_ok", "_link_crcs"):
+        real = getattr(frames, name)
+        monkeypatch.setattr(frames, name, lambda *a, _real=real, _name=name: alone.append(_name) or _real(*a))
+    fr = assert_same(path, chunk=32, threads=1)
+    assert (k in fr.seq.tolist()) == (damage is None)
+    if damage is None:
+        assert alone == [] and fr.fast == 96
+    else:
+        assert ("_headers_ok" if damage == "header" else "_link_crcs") in alone and fr.fast == 95

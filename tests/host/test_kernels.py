@@ -44,18 +44,22 @@ def damaged(rng: random.Random, length: int) -> bytes:
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 41))
-def test_cobs_rows_decode_and_refuse_exactly_as_the_reference(seed, n):
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 41), start=st.sampled_from([0, log.RECORD_SIZE]))
+def test_cobs_rows_decode_and_refuse_exactly_as_the_reference(seed, n, start):
+    """Rows of data only (log.verify) and of whole records, the header first (the loader):
+    the header is left as it is, and the fold covers the whole row."""
     rng = random.Random(seed)
     length = rng.choice(LENGTHS)
     datas = [damaged(rng, length) for _ in range(n)]
-    w = (length + 7) // 8 * 8
+    heads = [bytes(rng.randrange(256) for _ in range(start)) for _ in range(n)]
+    w = (start + length + 7) // 8 * 8
     x = np.full((n, w), 0xA5, np.uint8)  # what an earlier chunk left in the work rows
     for i, d in enumerate(datas):
-        x[i, :length] = np.frombuffer(d, np.uint8)
+        x[i, :start] = np.frombuffer(heads[i], np.uint8)
+        x[i, start:start + length] = np.frombuffer(d, np.uint8)
     ok = np.zeros(n, bool)
     fold = np.full(w // 8, 7, np.uint64)
-    kernels.cobs_decode_rows(x, length, ok, fold)
+    kernels.cobs_decode_rows(x, start, length, ok, fold)
     want = np.zeros(w // 8, np.uint64)
     for i in np.flatnonzero(ok):
         want ^= x[i].view(np.uint64)
@@ -63,8 +67,10 @@ def test_cobs_rows_decode_and_refuse_exactly_as_the_reference(seed, n):
     for i, d in enumerate(datas):
         whole, msg = reference(d)
         assert ok[i] == whole, (i, d.hex())
+        assert bytes(x[i, :start]) == heads[i]
+        assert not x[i, start + length:].any()
         if whole:
-            assert bytes(x[i]) == b"\0\0" + msg + bytes(w - 2 - len(msg))
+            assert bytes(x[i, start:]) == b"\0\0" + msg + bytes(w - start - 2 - len(msg))
 
 
 def test_fields_are_the_decoders_fields_and_a_wrong_kind_or_count_is_refused():
@@ -83,18 +89,30 @@ def test_fields_are_the_decoders_fields_and_a_wrong_kind_or_count_is_refused():
     payloads[2] = payloads[2][:at] + bytes([5]) + payloads[2][at + 1:]
     payloads[3] = bytes([protocol.VERSION + 1]) + payloads[3][1:]  # another version
     payloads[4] = payloads[4][:36] + bytes([2]) + payloads[4][37:]  # n_channels says 2
+    payloads[5] = payloads[5][:15] + bytes([0x7F]) + payloads[5][16:]  # every flag, the interlock's too
+    payloads[0] = payloads[0][:15] + bytes([0x7E]) + payloads[0][16:]  # every flag but the interlock's
     wire = [protocol.encode_frame(p) for p in payloads]
-    x = np.zeros((len(wire), (length + 7) // 8 * 8), np.uint8)
+    # Rows as the loader holds them: the record header (kernels.HEAD bytes), then the frame.
+    x = np.zeros((len(wire), (kernels.HEAD + length + 7) // 8 * 8), np.uint8)
     for i, d in enumerate(wire):
-        x[i, :length] = np.frombuffer(d, np.uint8)
+        x[i, :kernels.HEAD] = np.frombuffer(record(log.Kind.DEVICE, -5 + 10**15 * i, d)[:log.RECORD_SIZE], np.uint8)
+        x[i, kernels.HEAD:kernels.HEAD + length] = np.frombuffer(d, np.uint8)
+    x[1, 4] = log.Kind.NOTE  # a header that is not the record the index says: kind,
+    x[2, 0] += 1  # and length
     ok = np.zeros(len(wire), bool)
-    kernels.cobs_decode_rows(x, length, ok, np.zeros(x.shape[1] // 8, np.uint64))
+    kernels.cobs_decode_rows(x, kernels.HEAD, length, ok, np.zeros(x.shape[1] // 8, np.uint64))
     assert ok.all()
-    g = frames._Group(np.arange(len(wire)), n_ch)
-    kernels.telemetry_fields(x, n_ch, protocol.VERSION, protocol.KIND_TELEMETRY, ok, 0,
-                             tuple(g.scalars[k] for k in frames._SCALARS), g.temp, g.cj, g.rate, g.dose,
-                             g.fault, g.warn, g.trip)
+    rec = np.array([5, 3, 0, 1, 4, 2]) + 10
+    t_ns = np.zeros(20, np.int64)
+    g = frames._Group(rec, n_ch)
+    misread = kernels.telemetry_fields(
+        x, n_ch, length, log.Kind.DEVICE, protocol.VERSION, protocol.KIND_TELEMETRY, protocol.FL_INTERLOCK_ON, ok,
+        0, rec, t_ns, tuple(g.scalars[k] for k in frames._SCALARS), (g.t_dev, g.t_host, g.interlock),
+        g.temp, g.cj, g.rate, g.dose, g.fault, g.warn, g.trip)
+    assert misread == 2
     assert ok.tolist() == [True, True, True, False, False, True]
+    assert g.t_host.tolist() == [-5 + 10**15 * i for i in range(6)]
+    assert t_ns[rec].tolist() == g.t_host.tolist() and not t_ns[:10].any()
     for i, d in enumerate(wire):
         if not ok[i]:
             continue
@@ -102,11 +120,14 @@ def test_fields_are_the_decoders_fields_and_a_wrong_kind_or_count_is_refused():
         (t,) = dec.feed(d)
         for name in frames._SCALARS:
             assert g.scalars[name][i] == getattr(t, name), name
+        assert g.t_dev[i] == t.t_s + t.t_us / 1e6
+        assert g.interlock[i] == t.interlock_on
         for c, ch in enumerate(t.channels):
             for got, want in ((g.temp, ch.temp_c), (g.cj, ch.cj_c), (g.rate, ch.rate_c_per_s)):
                 assert (np.isnan(got[i, c]) and want is None) or got[i, c] == want
             assert g.dose[i, c] == ch.dose_cem43
             assert (g.fault[i, c], g.warn[i, c], g.trip[i, c]) == (ch.fault, ch.warn, ch.trip)
+    assert g.interlock[[0, 5]].tolist() == [False, True]
 
 
 def frame_like(rng: random.Random, n: int) -> bytes:
