@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 from tgfw import codes
 
-from thermoguard import kernels, log, protocol
+from thermoguard import arrays, kernels, log, protocol
 
 CHUNK = 32768  # frames decoded together: arrays of one chunk stay in the CPU caches
 CRC_RESIDUE = 0x2144DF1C  # zlib.crc32(m + crc32(m) as 4 little-endian bytes), for every m
@@ -439,24 +439,21 @@ def channel_layout(fr: Frames) -> Layout:
 class _Group:
     """Decoded fields of the fast frames of one record length, in record order."""
 
-    def __init__(self, rec_idx: np.ndarray, n_ch: int):
+    def __init__(self, rec_idx: np.ndarray, n_ch: int, length: int):
         n = len(rec_idx)
         self.rec = rec_idx
         self.n_ch = n_ch
+        self.length = length  # of the records' data
         self.misread = False  # a header is not the record the index says (log.scan_file)
-        self.ok = np.zeros(n, bool)
-        self.head_ok = np.zeros(n, bool)
-        self.scalars = {name: np.zeros(n, dtype) for name, dtype in _SCALARS.items()}
-        self.t_dev = np.empty(n, np.float64)
-        self.t_host = np.empty(n, np.int64)
-        self.interlock = np.empty(n, bool)
-        self.temp = np.empty((n, n_ch), np.float64)
-        self.cj = np.empty((n, n_ch), np.float64)
-        self.rate = np.empty((n, n_ch), np.float64)
-        self.dose = np.empty((n, n_ch), np.float64)
-        self.fault = np.empty((n, n_ch), np.uint8)
-        self.warn = np.empty((n, n_ch), np.uint8)
-        self.trip = np.empty((n, n_ch), np.uint8)
+        # Every row is written by the chunk that holds it (_decode_chunk).
+        self.ok = arrays.empty(n, bool)
+        self.head_ok = arrays.empty(n, bool)
+        self.scalars = {name: arrays.empty(n, dtype) for name, dtype in _SCALARS.items()}
+        self.t_dev = arrays.empty(n, np.float64)
+        self.t_host = arrays.empty(n, np.int64)
+        self.interlock = arrays.empty(n, bool)
+        self.temp, self.cj, self.rate, self.dose = (arrays.empty((n, n_ch), np.float64) for _ in range(4))
+        self.fault, self.warn, self.trip = (arrays.empty((n, n_ch), np.uint8) for _ in range(3))
 
 
 _SCALARS = {"seq": np.int64, "t_s": np.uint32, "t_us": np.uint32, "state": np.uint8, "flags": np.uint8,
@@ -562,16 +559,17 @@ def _scratch(ws, name: str, shape: tuple, dtype) -> np.ndarray:
     bufs = ws.__dict__.setdefault("bufs", {})
     a = bufs.get(name)
     if a is None or a.shape != shape or a.dtype != dtype:
-        a = bufs[name] = np.empty(shape, dtype)
+        a = bufs[name] = arrays.empty(shape, dtype)
     return a
 
 
-def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, lo: int, t_ns: np.ndarray,
-                  ws) -> None:
-    """Decode the records of data length `length` at data_off into g[lo : lo + len(data_off)]."""
-    sl = slice(lo, lo + len(data_off))
+def _decode_chunk(f, idx, g: _Group, lo: int, hi: int, ws) -> None:
+    """Decode g's records lo .. hi - 1 (of the log f, indexed by idx) into g[lo:hi]."""
+    sl = slice(lo, hi)
+    length = g.length
+    data_off = idx.offsets[g.rec[sl]] + log.RECORD_SIZE
     m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
-    x, ok, folded = _decoded_rows(b, data_off, length, ws, log.RECORD_SIZE)
+    x, ok, folded = _decoded_rows(f, data_off, length, ws, log.RECORD_SIZE)
     # The record headers (the scan trusts runs of equal records) and the link CRCs.
     if _rows_crcs_ok(x, ok, log.RECORD_SIZE, m, folded):
         head_ok = ok.copy()
@@ -582,26 +580,47 @@ def _decode_chunk(b: np.ndarray, data_off: np.ndarray, length: int, g: _Group, l
         ok &= _link_crcs(x, log.RECORD_SIZE, m)
     g.head_ok[sl] = head_ok
     if kernels.telemetry_fields(x, g.n_ch, length, log.Kind.DEVICE, protocol.VERSION, protocol.KIND_TELEMETRY,
-                                protocol.FL_INTERLOCK_ON, ok, lo, g.rec, t_ns,
+                                protocol.FL_INTERLOCK_ON, ok, lo, g.rec, idx.t_ns,
                                 tuple(g.scalars[name] for name in _SCALARS), (g.t_dev, g.t_host, g.interlock),
                                 g.temp, g.cj, g.rate, g.dose, g.fault, g.warn, g.trip):
         g.misread = True
     g.ok[sl] = ok
 
 
-def _decoded_rows(b: np.ndarray, data_off: np.ndarray, length: int, ws, start: int):
+def _decoded_rows(src, data_off: np.ndarray, length: int, ws, start: int):
     """The records of data length `length` at data_off as decoded frames: (rows, ok, folded).
+    src: the log as a log._File (its bytes read, see _span) or as a uint8 array.
     rows: uint8 (n, start + length rounded up to 8), with start = log.RECORD_SIZE each
     record whole, its header first, or with start = 0 its data only, decoded as
     kernels.cobs_decode_rows leaves them; ok: which were whole frames (00 COBS 00);
     folded: the XOR of the whole frames' rows as uint64. rows is ws's work array."""
     n = len(data_off)
+    stride = log.RECORD_SIZE + length
     x = _scratch(ws, "x", (n, (start + length + 7) // 8 * 8), np.uint8)
-    _rows(b, data_off - start, start + length, log.RECORD_SIZE + length, x)
+    if isinstance(src, log._File):
+        src, at = _span(src, int(data_off[0]) - start, int(data_off[-1]) + length, n * stride, ws)
+        _rows(src, data_off - (start + at), start + length, stride, x)
+    else:
+        _rows(src, data_off - start, start + length, stride, x)
     ok = np.empty(n, bool)
     folded = np.empty(x.shape[1] // 8, np.uint64)
     kernels.cobs_decode_rows(x, start, length, ok, folded)
     return x, ok, folded
+
+
+def _span(f, a: int, e: int, need: int, ws) -> tuple[np.ndarray, int]:
+    """Bytes a .. e of the log f, and where they start in the file. Read into ws's work
+    array (a copy that stays in the CPU caches, and no page of the mapping to fault in and
+    unmap), unless other records between make the span over twice the `need`ed bytes:
+    then f's mapping, from 0."""
+    if e - a > 2 * need + (1 << 16):
+        return np.frombuffer(f.buf, np.uint8), 0
+    bufs = ws.__dict__.setdefault("bufs", {})
+    buf = bufs.get("span")
+    if buf is None or len(buf) < e - a:
+        buf = bufs["span"] = arrays.empty(e - a, np.uint8)
+    f.read_into(buf[:e - a], a)
+    return buf, a
 
 
 def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, exact: bool = False):
@@ -625,40 +644,44 @@ def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, e
     return ok, p
 
 
-def _decode_groups(b, idx, threads: int | None, chunk: int, progress=None) -> list[_Group]:
+def _decode_groups(f, idx, threads: int | None, chunk: int, progress=None) -> list[_Group]:
     """Decode the DEVICE records of every telemetry length. Each record's header is checked
     against the index (g.misread, see log.scan_file's trusted runs), and its host time
     is written into idx.t_ns."""
-    chunk = max(1, min(chunk, 65536))  # _headers_ok's two-bad-headers guarantee holds up to 70,000
-    device = idx.kinds == log.Kind.DEVICE
+    chunk = max(1, min(chunk, 65536))  # _rows_crcs_ok's two-bad-rows guarantee holds up to 70,000
+    order = arrays.empty(len(idx.kinds), np.int64)
+    ends = kernels.group_by_length(idx.kinds, idx.lengths, log.Kind.DEVICE, _LENGTH_GROUPS, order)
     groups = []
     jobs = []
-    for length, n_ch in log._TELEMETRY_LENGTHS.items():
-        rec = np.flatnonzero(device & (idx.lengths == length))
+    for k, (length, n_ch) in enumerate(log._TELEMETRY_LENGTHS.items()):
+        rec = order[ends[k - 1] if k else 0:ends[k]]
         if not len(rec):
             continue
-        g = _Group(rec, n_ch)
+        g = _Group(rec, n_ch, length)
         groups.append(g)
-        data_off = idx.offsets[rec] + log.RECORD_SIZE
-        for lo in range(0, len(rec), chunk):
-            jobs.append((data_off[lo:lo + chunk], length, g, lo, idx.t_ns))
+        jobs += [(g, lo, min(lo + chunk, len(rec))) for lo in range(0, len(rec), chunk)]
     ws = threading.local()  # each thread's work arrays, freed with this call
     workers = min(2, os.cpu_count() or 1) if threads is None else max(1, threads)
     done = 0  # bytes of the records decoded, for progress
     if workers > 1 and len(jobs) > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="thermoguard-frames") as pool:
-            for job, f in [(job, pool.submit(_decode_chunk, b, *job, ws)) for job in jobs]:
-                f.result()
+            for (g, lo, hi), fut in [(job, pool.submit(_decode_chunk, f, idx, *job, ws)) for job in jobs]:
+                fut.result()
                 if progress is not None:
-                    done += len(job[0]) * (log.RECORD_SIZE + job[1])
+                    done += (hi - lo) * (log.RECORD_SIZE + g.length)
                     progress(done)
     else:
-        for job in jobs:
-            _decode_chunk(b, *job, ws)
+        for g, lo, hi in jobs:
+            _decode_chunk(f, idx, g, lo, hi, ws)
             if progress is not None:
-                done += len(job[0]) * (log.RECORD_SIZE + job[1])
+                done += (hi - lo) * (log.RECORD_SIZE + g.length)
                 progress(done)
     return groups
+
+
+# Group k of kernels.group_by_length: the k-th telemetry length (log._TELEMETRY_LENGTHS).
+_LENGTH_GROUPS = np.full(max(log._TELEMETRY_LENGTHS) + 1, -1, np.int64)
+_LENGTH_GROUPS[list(log._TELEMETRY_LENGTHS)] = np.arange(len(log._TELEMETRY_LENGTHS))
 
 
 # The exact path, and putting it together.
@@ -682,26 +705,25 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK, prog
     reported in .damage (as `log.verify` words it), never raised.
     """
     with log._File(path) as f:
-        b = np.frombuffer(f.buf, np.uint8)
-        try:
-            # Telemetry records are taken on trust by the scan: decoding reads every
-            # header of them anyway, checks it, and fills in its host time.
-            idx = log.scan_file(f, frozenset(log._TELEMETRY_LENGTHS))
-            groups = _decode_groups(b, idx, threads, chunk, progress)
-            if any(g.misread or not g.head_ok.all() for g in groups):
-                # A header was not the record the index says, or is damaged: the careful
-                # reader must resynchronise there, as log.decoded_items does. The strict
-                # scan leaves every such header to it (no progress: it went to the end).
-                idx = log.scan_file(f)
-                groups = _decode_groups(b, idx, threads, chunk)
-        finally:
-            del b  # the mapping can only close once no array looks into it
+        # Telemetry records are taken on trust by the scan: decoding reads every header
+        # of them anyway, checks it, and fills in its host time.
+        idx = log.scan_file(f, frozenset(log._TELEMETRY_LENGTHS))
+        groups = _decode_groups(f, idx, threads, chunk, progress)
+        if any(g.misread or not g.head_ok.all() for g in groups):
+            # A header was not the record the index says, or is damaged: the careful
+            # reader must resynchronise there, as log.decoded_items does. The strict
+            # scan leaves every such header to it (no progress: it went to the end).
+            idx = log.scan_file(f)
+            groups = _decode_groups(f, idx, threads, chunk)
         n_rec = len(idx.offsets)
         fast_rec = np.zeros(n_rec, bool)
         head_bad = np.zeros(n_rec, bool)
         for g in groups:
-            fast_rec[g.rec[g.ok & g.head_ok]] = True
-            head_bad[g.rec[~g.head_ok]] = True
+            if g.ok.all() and g.head_ok.all():  # as a clean log is: no masks to build
+                fast_rec[g.rec] = True
+            else:
+                fast_rec[g.rec[g.ok & g.head_ok]] = True
+                head_bad[g.rec[~g.head_ok]] = True
         slow_items, fast_rec, damage = _walk(f.buf, idx, fast_rec, head_bad)
     if progress is not None:
         progress(f.size)

@@ -229,3 +229,37 @@ def equal_run(buf, pos, size, count, offsets, t_ns, table):
         m += 1
         pos += stride
     return m
+
+
+@njit()
+def arithmetic(out, start, step):
+    """out[k] = start + k * step (numpy's arange, into an array that exists)."""
+    v = np.int64(start)
+    for k in range(out.shape[0]):
+        out[k] = v
+        v += step
+
+
+@njit()
+def group_by_length(kinds, lengths, kind, groups, order):
+    """The records of kind `kind` whose length has a group (groups[length] >= 0, lengths
+    past the end of groups have none), by group, into order (as long as kinds): returns
+    ends, order[ends[k - 1] : ends[k]] (ends[-1] = 0) holding the record indices of
+    group k in record order."""
+    n_groups = groups.max() + 1
+    ends = np.zeros(n_groups, np.int64)
+    for i in range(kinds.shape[0]):
+        if kinds[i] == kind and lengths[i] < groups.shape[0] and groups[lengths[i]] >= 0:
+            ends[groups[lengths[i]]] += 1
+    at = np.zeros(n_groups, np.int64)
+    total = 0
+    for k in range(n_groups):
+        at[k] = total
+        total += ends[k]
+        ends[k] = total
+    for i in range(kinds.shape[0]):
+        if kinds[i] == kind and lengths[i] < groups.shape[0] and groups[lengths[i]] >= 0:
+            k = groups[lengths[i]]
+            order[at[k]] = i
+            at[k] += 1
+    return ends

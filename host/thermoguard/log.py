@@ -355,11 +355,15 @@ class _File:
             raise LogError(f"{self.path} is a directory, not a log file") from None
         except OSError as e:
             raise LogError(f"{self.path} cannot be opened: {e.strerror}") from None
-        with f:
+        try:
             self.size = os.fstat(f.fileno()).st_size
             if self.size == 0:
                 raise LogError(f"{self.path} is empty: not a thermoguard log (the writer stopped before its header?)")
             self.buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except BaseException:
+            f.close()
+            raise
+        self._file = f  # for read_into
         try:
             self._header()
         except BaseException:
@@ -405,7 +409,20 @@ class _File:
     def version(self) -> str:
         return f"{self.major}.{self.minor}"
 
+    def read_into(self, out, offset: int) -> None:
+        """Fill out (a writable buffer) with the file's bytes from offset, which lie inside
+        the mapped size. A read (os.preadv) maps no page, so bulk reads leave nothing
+        for close to unmap."""
+        view = memoryview(out).cast("B")
+        fd = self._file.fileno()
+        while len(view):
+            n = os.preadv(fd, [view], offset)
+            if n <= 0:
+                raise LogError(f"{self.path} became shorter while it was being read")
+            view, offset = view[n:], offset + n
+
     def close(self) -> None:
+        self._file.close()
         try:
             self.buf.close()
         except BufferError:
@@ -1077,12 +1094,14 @@ def scan_file(f: _File, trusted: frozenset[int] = frozenset()) -> RecordIndex:
     """
     import numpy as np
 
-    from . import kernels
+    from . import arrays, kernels
 
     view = np.frombuffer(f.buf, np.uint8)
     try:
         walk = _Walk(f, chain=False)
-        parts: list[tuple[Any, Any, Any, Any]] = []
+        # Parts of the index in order: runs taken on trust (_Run), and columns (offsets,
+        # lengths, t_ns, kinds) of records read otherwise.
+        parts: list[Any] = []
         one: list[tuple[int, int, int, int]] = []  # records read one at a time, not yet in parts
         pos, same, block = f.start, 0, 64
         while True:
@@ -1094,8 +1113,8 @@ def scan_file(f: _File, trusted: frozenset[int] = frozenset()) -> RecordIndex:
                         parts.append(_columns(np, one))
                         one = []
                     parts.append(got)
-                    n = len(got[0])
-                    pos += n * (RECORD_SIZE + int(got[1][0]))
+                    n, length = (got.count, got.length) if isinstance(got, _Run) else (len(got[0]), int(got[1][0]))
+                    pos += n * (RECORD_SIZE + length)
                     block = min(block * 4, 1 << 16) if n == block else 64
                     continue
             step = walk.step(pos, None)
@@ -1112,10 +1131,7 @@ def scan_file(f: _File, trusted: frozenset[int] = frozenset()) -> RecordIndex:
         del view  # the mapping can only close once no array looks into it
     if one:
         parts.append(_columns(np, one))
-    if parts:
-        cols = [np.concatenate([p[i] for p in parts]) for i in range(4)]
-    else:
-        cols = [np.zeros(0, t) for t in (np.int64, np.uint32, np.int64, np.uint8)]
+    cols = _joined_parts(np, arrays, kernels, parts)
     closed = bool(len(cols[3]) and cols[3][-1] == Kind.END) and walk.torn_tail_offset is None
     return RecordIndex(f.path, f.meta, cols[0], cols[1], cols[2], cols[3], walk.damage, walk.torn_tail_offset,
                        closed)
@@ -1126,17 +1142,51 @@ def _columns(np, rows):
     return (np.array(off, np.int64), np.array(n, np.uint32), np.array(t, np.int64), np.array(k, np.uint8))
 
 
+class _Run(NamedTuple):
+    """Records taken on trust by scan_file: count records of data length `length` and
+    kind `kind`, one after another from offset pos."""
+
+    pos: int
+    count: int
+    length: int
+    kind: int
+
+
+def _joined_parts(np, arrays, kernels, parts):
+    """The index columns (offsets, lengths, t_ns, kinds) of scan_file's parts, each filled
+    once in its place (a trusted run's host times are 0)."""
+    total = sum(p.count if isinstance(p, _Run) else len(p[0]) for p in parts)
+    offsets, t_ns = arrays.empty(total, np.int64), arrays.empty(total, np.int64)
+    lengths, kinds = arrays.empty(total, np.uint32), arrays.empty(total, np.uint8)
+    at = 0
+    for p in parts:
+        if isinstance(p, _Run):
+            start, m, n, kind = p
+            kernels.arithmetic(offsets[at:at + m], start, RECORD_SIZE + n)
+            lengths[at:at + m], t_ns[at:at + m], kinds[at:at + m] = n, 0, kind
+        else:
+            m = len(p[0])
+            offsets[at:at + m], lengths[at:at + m], t_ns[at:at + m], kinds[at:at + m] = p
+        at += m
+    return offsets, lengths, t_ns, kinds
+
+
+_TRUSTED_BLOCK = 1 << 16  # records
+
+
 def _strided_run(np, kernels, view, size: int, pos: int, block: int, trusted: frozenset[int]):
-    """Up to `block` records from pos with the same length and kind as the one at pos
-    (taken on trust between the first and the last for a trusted length, scan_file)."""
+    """Up to `block` records from pos with the same length and kind as the one at pos:
+    (pos, count, length, kind) when taken on trust between the first and the last (a
+    trusted length, scan_file), else their columns (offsets, lengths, t_ns, kinds)."""
     if size - pos < RECORD_SIZE:  # a torn tail shorter than a record header
         return None
     n, kind = struct.unpack_from("<IB", view, pos)
     if n > MAX_DATA:
         return None
     if kind == Kind.DEVICE and n in trusted:
+        # A few headers read whatever the count: the largest block at once.
         stride = RECORD_SIZE + n
-        count = min(block, (size - pos) // stride)
+        count = min(_TRUSTED_BLOCK, (size - pos) // stride)
 
         def same(k: int) -> bool:
             return struct.unpack_from("<IB", view, pos + k * stride) == (n, kind)
@@ -1152,9 +1202,7 @@ def _strided_run(np, kernels, view, size: int, pos: int, block: int, trusted: fr
                 else:
                     bad = mid
             m = bad  # records 0 .. bad - 1
-        if m >= 2:
-            return (pos + np.arange(m, dtype=np.int64) * stride, np.full(m, n, np.uint32),
-                    np.zeros(m, np.int64), np.full(m, kind, np.uint8))
+        return _Run(pos, m, n, kind) if m >= 2 else None
     offsets = np.empty(block, np.int64)
     t_ns = np.empty(block, np.int64)
     m = kernels.equal_run(view, pos, size, block, offsets, t_ns, kernels.CRC_TABLE)
