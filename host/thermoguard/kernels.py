@@ -58,6 +58,10 @@ def cobs_decode_rows(x, start, length, ok, fold):
         if j <= start or j >= last:
             mask[j // 8] |= np.uint64(0xFF) << np.uint64(8 * (j % 8))
     fold[:] = 0
+    # Unsigned positions: numba then reads x[r, p] without checking for a negative p.
+    ulast = np.uint64(last)
+    bad = np.uint64(last + 1)  # where a chain that meets a 0x00 goes
+    first = np.uint64(start + 1)
     i = 0
     while i < n:
         k = min(4, n - i)
@@ -70,37 +74,39 @@ def cobs_decode_rows(x, start, length, ok, fold):
                 zero |= (v - ones) & ~v & highs
             ok[r] = x[r, start] == 0 and x[r, last] == 0 and zero == 0
         if k == 4:
+            r0, r1, r2, r3 = x[i], x[i + 1], x[i + 2], x[i + 3]
             # Where each chain is: at a code byte, or done at `last` (or past it: bad).
-            p0 = p1 = p2 = p3 = start + 1
-            while p0 < last or p1 < last or p2 < last or p3 < last:
-                if p0 < last:
-                    v = x[i, p0]
-                    x[i, p0] = 0
-                    p0 = p0 + v if v else last + 1
-                if p1 < last:
-                    v = x[i + 1, p1]
-                    x[i + 1, p1] = 0
-                    p1 = p1 + v if v else last + 1
-                if p2 < last:
-                    v = x[i + 2, p2]
-                    x[i + 2, p2] = 0
-                    p2 = p2 + v if v else last + 1
-                if p3 < last:
-                    v = x[i + 3, p3]
-                    x[i + 3, p3] = 0
-                    p3 = p3 + v if v else last + 1
-            ok[i] &= p0 == last
-            ok[i + 1] &= p1 == last
-            ok[i + 2] &= p2 == last
-            ok[i + 3] &= p3 == last
+            p0 = p1 = p2 = p3 = first
+            while p0 < ulast or p1 < ulast or p2 < ulast or p3 < ulast:
+                if p0 < ulast:
+                    v = r0[p0]
+                    r0[p0] = 0
+                    p0 = p0 + v if v else bad
+                if p1 < ulast:
+                    v = r1[p1]
+                    r1[p1] = 0
+                    p1 = p1 + v if v else bad
+                if p2 < ulast:
+                    v = r2[p2]
+                    r2[p2] = 0
+                    p2 = p2 + v if v else bad
+                if p3 < ulast:
+                    v = r3[p3]
+                    r3[p3] = 0
+                    p3 = p3 + v if v else bad
+            ok[i] &= p0 == ulast
+            ok[i + 1] &= p1 == ulast
+            ok[i + 2] &= p2 == ulast
+            ok[i + 3] &= p3 == ulast
         else:
             for r in range(i, i + k):
-                p0 = start + 1
-                while p0 < last:
-                    v = x[r, p0]
-                    x[r, p0] = 0
-                    p0 = p0 + v if v else last + 1
-                ok[r] &= p0 == last
+                row = x[r]
+                p0 = first
+                while p0 < ulast:
+                    v = row[p0]
+                    row[p0] = 0
+                    p0 = p0 + v if v else bad
+                ok[r] &= p0 == ulast
         for r in range(i, i + k):
             if ok[r]:
                 for q in range(nw):
