@@ -564,13 +564,13 @@ def _scratch(ws, name: str, shape: tuple, dtype) -> np.ndarray:
     return a
 
 
-def _decode_chunk(f, idx, g: _Group, lo: int, hi: int, ws) -> None:
-    """Decode g's records lo .. hi - 1 (of the log f, indexed by idx) into g[lo:hi]."""
+def _decode_chunk(b: np.ndarray, idx, g: _Group, lo: int, hi: int, ws) -> None:
+    """Decode g's records lo .. hi - 1 (of the log's bytes b, indexed by idx) into g[lo:hi]."""
     sl = slice(lo, hi)
     length = g.length
     data_off = idx.offsets[g.rec[sl]] + log.RECORD_SIZE
     m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
-    x, ok, folded = _decoded_rows(f, data_off, length, ws, log.RECORD_SIZE)
+    x, ok, folded = _decoded_rows(b, data_off, length, ws, log.RECORD_SIZE)
     # The record headers (the scan trusts runs of equal records) and the link CRCs.
     if _rows_crcs_ok(x, ok, log.RECORD_SIZE, m, folded):
         head_ok = ok.copy()
@@ -588,40 +588,20 @@ def _decode_chunk(f, idx, g: _Group, lo: int, hi: int, ws) -> None:
     g.ok[sl] = ok
 
 
-def _decoded_rows(src, data_off: np.ndarray, length: int, ws, start: int):
-    """The records of data length `length` at data_off as decoded frames: (rows, ok, folded).
-    src: the log as a log._File (its bytes read, see _span) or as a uint8 array.
-    rows: uint8 (n, start + length rounded up to 8), with start = log.RECORD_SIZE each
-    record whole, its header first, or with start = 0 its data only, decoded as
-    kernels.cobs_decode_rows leaves them; ok: which were whole frames (00 COBS 00);
-    folded: the XOR of the whole frames' rows as uint64. rows is ws's work array."""
+def _decoded_rows(b: np.ndarray, data_off: np.ndarray, length: int, ws, start: int):
+    """The records of data length `length` at data_off in b (the log's bytes) as decoded
+    frames: (rows, ok, folded). rows: uint8 (n, start + length rounded up to 8), with
+    start = log.RECORD_SIZE each record whole, its header first, or with start = 0 its
+    data only, decoded as kernels.cobs_decode_rows leaves them; ok: which were whole
+    frames (00 COBS 00); folded: the XOR of the whole frames' rows as uint64. rows is ws's
+    work array."""
     n = len(data_off)
-    stride = log.RECORD_SIZE + length
     x = _scratch(ws, "x", (n, (start + length + 7) // 8 * 8), np.uint8)
-    if isinstance(src, log._File):
-        src, at = _span(src, int(data_off[0]) - start, int(data_off[-1]) + length, n * stride, ws)
-        _rows(src, data_off - (start + at), start + length, stride, x)
-    else:
-        _rows(src, data_off - start, start + length, stride, x)
+    _rows(b, data_off - start, start + length, log.RECORD_SIZE + length, x)
     ok = np.empty(n, bool)
     folded = np.empty(x.shape[1] // 8, np.uint64)
     kernels.cobs_decode_rows(x, start, length, ok, folded)
     return x, ok, folded
-
-
-def _span(f, a: int, e: int, need: int, ws) -> tuple[np.ndarray, int]:
-    """Bytes a .. e of the log f, and where they start in the file. Read into ws's work
-    array (a copy that stays in the CPU caches, and no page of the mapping to fault in and
-    unmap), unless other records between make the span over twice the `need`ed bytes:
-    then f's mapping, from 0."""
-    if e - a > 2 * need + (1 << 16):
-        return np.frombuffer(f.buf, np.uint8), 0
-    bufs = ws.__dict__.setdefault("bufs", {})
-    buf = bufs.get("span")
-    if buf is None or len(buf) < e - a:
-        buf = bufs["span"] = arrays.empty(e - a, np.uint8)
-    f.read_into(buf[:e - a], a)
-    return buf, a
 
 
 def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, exact: bool = False):
@@ -645,7 +625,7 @@ def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, e
     return ok, p
 
 
-def _decode_groups(f, idx, threads: int | None, chunk: int, progress=None) -> list[_Group]:
+def _decode_groups(b: np.ndarray, idx, threads: int | None, chunk: int, progress=None) -> list[_Group]:
     """Decode the DEVICE records of every telemetry length. Each record's header is checked
     against the index (g.misread, see log.scan_file's trusted runs), and its host time
     is written into idx.t_ns."""
@@ -666,14 +646,14 @@ def _decode_groups(f, idx, threads: int | None, chunk: int, progress=None) -> li
     done = 0  # bytes of the records decoded, for progress
     if workers > 1 and len(jobs) > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="thermoguard-frames") as pool:
-            for (g, lo, hi), fut in [(job, pool.submit(_decode_chunk, f, idx, *job, ws)) for job in jobs]:
+            for (g, lo, hi), fut in [(job, pool.submit(_decode_chunk, b, idx, *job, ws)) for job in jobs]:
                 fut.result()
                 if progress is not None:
                     done += (hi - lo) * (log.RECORD_SIZE + g.length)
                     progress(done)
     else:
         for g, lo, hi in jobs:
-            _decode_chunk(f, idx, g, lo, hi, ws)
+            _decode_chunk(b, idx, g, lo, hi, ws)
             if progress is not None:
                 done += (hi - lo) * (log.RECORD_SIZE + g.length)
                 progress(done)
@@ -706,16 +686,20 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK, prog
     reported in .damage (as `log.verify` words it), never raised.
     """
     with log._File(path) as f:
-        # Telemetry records are taken on trust by the scan: decoding reads every header
-        # of them anyway, checks it, and fills in its host time.
-        idx = log.scan_file(f, frozenset(log._TELEMETRY_LENGTHS))
-        groups = _decode_groups(f, idx, threads, chunk, progress)
-        if any(g.misread or not g.head_ok.all() for g in groups):
-            # A header was not the record the index says, or is damaged: the careful
-            # reader must resynchronise there, as log.decoded_items does. The strict
-            # scan leaves every such header to it (no progress: it went to the end).
-            idx = log.scan_file(f)
-            groups = _decode_groups(f, idx, threads, chunk)
+        b = np.frombuffer(f.buf, np.uint8)
+        try:
+            # Telemetry records are taken on trust by the scan: decoding reads every
+            # header of them anyway, checks it, and fills in its host time.
+            idx = log.scan_file(f, frozenset(log._TELEMETRY_LENGTHS))
+            groups = _decode_groups(b, idx, threads, chunk, progress)
+            if any(g.misread or not g.head_ok.all() for g in groups):
+                # A header was not the record the index says, or is damaged: the careful
+                # reader must resynchronise there, as log.decoded_items does. The strict
+                # scan leaves every such header to it (no progress: it went to the end).
+                idx = log.scan_file(f)
+                groups = _decode_groups(b, idx, threads, chunk)
+        finally:
+            del b  # the mapping can only close once no array looks into it
         n_rec = len(idx.offsets)
         fast_rec = np.zeros(n_rec, bool)
         head_bad = np.zeros(n_rec, bool)

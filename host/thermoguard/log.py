@@ -355,15 +355,11 @@ class _File:
             raise LogError(f"{self.path} is a directory, not a log file") from None
         except OSError as e:
             raise LogError(f"{self.path} cannot be opened: {e.strerror}") from None
-        try:
+        with f:
             self.size = os.fstat(f.fileno()).st_size
             if self.size == 0:
                 raise LogError(f"{self.path} is empty: not a thermoguard log (the writer stopped before its header?)")
             self.buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except BaseException:
-            f.close()
-            raise
-        self._file = f  # for read_into
         try:
             self._header()
         except BaseException:
@@ -409,20 +405,7 @@ class _File:
     def version(self) -> str:
         return f"{self.major}.{self.minor}"
 
-    def read_into(self, out, offset: int) -> None:
-        """Fill out (a writable buffer) with the file's bytes from offset, which lie inside
-        the mapped size. A read (os.preadv) maps no page, so bulk reads leave nothing
-        for close to unmap."""
-        view = memoryview(out).cast("B")
-        fd = self._file.fileno()
-        while len(view):
-            n = os.preadv(fd, [view], offset)
-            if n <= 0:
-                raise LogError(f"{self.path} became shorter while it was being read")
-            view, offset = view[n:], offset + n
-
     def close(self) -> None:
-        self._file.close()
         try:
             self.buf.close()
         except BufferError:
