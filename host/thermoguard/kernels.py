@@ -62,56 +62,56 @@ def cobs_decode_rows(x, start, length, ok, fold):
     ulast = np.uint64(last)
     bad = np.uint64(last + 1)  # where a chain that meets a 0x00 goes
     first = np.uint64(start + 1)
+    uq0, unw, uw = np.uint64(q0), np.uint64(nw), np.uint64(w)
     i = 0
     while i < n:
         k = min(4, n - i)
         for r in range(i, i + k):
-            for j in range(last + 1, w):
-                x[r, j] = 0
+            row, wr = x[r], words[r]
+            for j in range(bad, uw):
+                row[j] = 0
             zero = np.uint64(0)
-            for q in range(q0, nw):
-                v = words[r, q] | mask[q]
+            for q in range(uq0, unw):
+                v = wr[q] | mask[q]
                 zero |= (v - ones) & ~v & highs
-            ok[r] = x[r, start] == 0 and x[r, last] == 0 and zero == 0
+            ok[r] = row[start] == 0 and row[last] == 0 and zero == 0
         if k == 4:
             r0, r1, r2, r3 = x[i], x[i + 1], x[i + 2], x[i + 3]
             # Where each chain is: at a code byte, or done at `last` (or past it: bad).
             p0 = p1 = p2 = p3 = first
             while p0 < ulast or p1 < ulast or p2 < ulast or p3 < ulast:
-                if p0 < ulast:
-                    v = r0[p0]
-                    r0[p0] = 0
-                    p0 = p0 + v if v else bad
-                if p1 < ulast:
-                    v = r1[p1]
-                    r1[p1] = 0
-                    p1 = p1 + v if v else bad
-                if p2 < ulast:
-                    v = r2[p2]
-                    r2[p2] = 0
-                    p2 = p2 + v if v else bad
-                if p3 < ulast:
-                    v = r3[p3]
-                    r3[p3] = 0
-                    p3 = p3 + v if v else bad
+                p0 = _chain_step(r0, p0, ulast, bad)
+                p1 = _chain_step(r1, p1, ulast, bad)
+                p2 = _chain_step(r2, p2, ulast, bad)
+                p3 = _chain_step(r3, p3, ulast, bad)
             ok[i] &= p0 == ulast
             ok[i + 1] &= p1 == ulast
             ok[i + 2] &= p2 == ulast
             ok[i + 3] &= p3 == ulast
         else:
             for r in range(i, i + k):
-                row = x[r]
                 p0 = first
                 while p0 < ulast:
-                    v = row[p0]
-                    row[p0] = 0
-                    p0 = p0 + v if v else bad
+                    p0 = _chain_step(x[r], p0, ulast, bad)
                 ok[r] &= p0 == ulast
         for r in range(i, i + k):
             if ok[r]:
-                for q in range(nw):
-                    fold[q] ^= words[r, q]
+                wr = words[r]
+                for q in range(unw):
+                    fold[q] ^= wr[q]
         i += k
+
+
+@njit(inline="always")
+def _chain_step(row, p, last, bad):
+    """One step of a COBS chain at p (a code byte, before `last`): the code byte becomes the
+    0x00 it stands for; returns where the next code byte is, or `bad` after a 0x00. A chain
+    that is done (p >= last) stays."""
+    if p < last:
+        v = row[p]
+        row[p] = 0
+        return p + v if v else bad
+    return p
 
 
 @njit(inline="always")
