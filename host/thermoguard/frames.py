@@ -19,17 +19,21 @@ telemetry length are decoded together, in chunks:
   last byte, or that holds a 0x00 inside, is not a frame here.
 - CRCs: each row's record header CRC and its frame's link CRC-32. CRC-32 is affine over
   GF(2) and every message followed by its CRC has the same residue, so the rows of a
-  chunk are checked together first, twice: the CRC of their XOR (any one bad row shows)
-  and the CRC-32 of all of them in a row (zlib-ng's, with SIMD), which must equal that
-  of as many valid rows (any two bad rows show; `_rows_crcs_ok` says why). When either
-  check differs, every header and every frame is checked on its own: a frame's CRC
-  exactly, from one 65536-entry table per pair of byte positions, and it passes when its
-  residue is the CRC-32 residue (0x2144DF1C), as `zlib.crc32(payload + crc)` gives.
-  Three or more bad rows in one chunk hiding from both checks at once would need their
-  errors to cancel in both (probability 2**-64 for random damage), and damage to both
-  the header and the frame of one row hides as it would from one CRC-32 over the row
-  (2**-32); even then no wrong value is taken silently unless its COBS chain, version,
-  kind, channel count and time fields are also valid.
+  chunk are checked together first: the CRC of the XOR of their headers and of their
+  frames, apart (any one bad header or frame shows), and the CRC-32 of all the rows in a
+  row (zlib-ng's, with SIMD), which must equal that of as many valid rows (any two bad
+  rows show; `_rows_crcs_ok` says why). When a check differs, every header and every
+  frame is checked on its own: a frame's CRC exactly, from one 65536-entry table per pair
+  of byte positions, and it passes when its residue is the CRC-32 residue (0x2144DF1C),
+  as `zlib.crc32(payload + crc)` gives. Three or more bad rows in one chunk, independently
+  damaged, hide from all the checks at once with probability 2**-64; even then no wrong
+  value is taken silently unless its COBS chain, version, kind, channel count and time
+  fields are also valid.
+- Data CRCs: each record's data CRC (in its header) is checked too, through the XOR of
+  the records as copied, before decoding (`_data_crcs_ok`: any one record whose data is
+  not what its header's CRC was made of shows, say a block of another frame); when it
+  differs, every record's data CRC is computed on its own, and a record that fails goes
+  to the exact path, which reports it as damage as the careful reader does.
 - Fields: a compiled loop (`kernels.telemetry_fields`) reads them from the decoded rows
   into the result arrays, and checks version, kind, channel count and t_us. It also
   checks each header's length and kind (the scan took them on trust) and takes its
@@ -487,10 +491,10 @@ def _headers_ok(head: np.ndarray) -> np.ndarray:
     """Which of n record headers (n, 32) carry a good header CRC (bytes 28..31 = CRC-32 of 0..27).
 
     Two checks of the whole set first: the CRC of the XOR of all headers (every single bad
-    header shows) and the CRC of all headers in a row (two bad headers always show: the
-    CRC-32 polynomial is irreducible and x**(256 d) - 1 is prime to it for every d below
-    70,000, more than a chunk); more can only hide with probability 2**-64.
-    When either fails, every header is checked on its own.
+    header shows) and the CRC of all headers in a row (two bad headers always show: x has
+    order 2**32 - 1 modulo the CRC-32 polynomial, so x**(256 d) - 1 is prime to it for
+    every d below 2**24, far more than a chunk); more, independently damaged, can only
+    hide with probability 2**-64. When either fails, every header is checked on its own.
     """
     n = len(head)
     folded = np.bitwise_xor.reduce(head.view(np.uint64), axis=0).view(np.uint8)
@@ -505,18 +509,20 @@ def _headers_ok(head: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _valid_rows_crcs(width: int, start: int, m: int, n: int) -> tuple[int, int]:
+def _valid_rows_crcs(width: int, start: int, m: int, n: int) -> tuple[tuple[int, ...], int]:
     """For n rows of `width` bytes, each a valid record header (bytes 0 .. 31) when start is
     log.RECORD_SIZE (nothing when 0), then 00 00, a valid m-byte message (payload + its
-    CRC), zeros: the CRC-32 of their XOR and of all of them in a row. Both are the same for
-    any valid headers and messages (CRC-32 is affine and every message followed by its CRC
-    has the same residue)."""
+    CRC), zeros: the CRC-32 of their XOR, of its header and its frame part apart (bytes
+    before start, and from start), and the CRC-32 of all the rows in a row. They are the
+    same for any valid headers and messages (CRC-32 is affine and every message followed
+    by its CRC has the same residue)."""
     head = bytes(28) + zlib.crc32(bytes(28)).to_bytes(4, "little") if start else b""
     zeros = bytes(m - 4)
     row = head + bytes(2) + zeros + zlib.crc32(zeros).to_bytes(4, "little")
     row += bytes(width - len(row))
     folded = row if n % 2 else bytes(width)
-    return zlib.crc32(folded), zlib_ng.crc32(row * n)
+    parts = (folded[:start], folded[start:]) if start else (folded,)
+    return tuple(zlib.crc32(p) for p in parts), zlib_ng.crc32(row * n)
 
 
 def _rows_crcs_ok(x: np.ndarray, ok: np.ndarray, start: int, m: int, folded: np.ndarray) -> bool:
@@ -525,16 +531,51 @@ def _rows_crcs_ok(x: np.ndarray, ok: np.ndarray, start: int, m: int, folded: np.
     bytes and their CRC), bytes start + 2 .. start + m + 1 payload + CRC, every other byte
     0. folded: the XOR of those rows as uint64 (kernels.cobs_decode_rows gives it).
 
-    As for the record headers (_headers_ok), the rows are checked together, twice: the
-    CRC of their XOR shows any one bad row, the CRC of all of them in a row any two (x
-    has order 2**32 - 1 modulo the CRC-32 polynomial, which divides no 8 * w * d below
-    it: rows of w bytes, d rows apart). More bad rows can only hide with probability
-    2**-64. zlib-ng computes the second at tens of gigabytes per second. False means some row may be
-    bad: each must then be checked on its own (_link_crcs, _headers_ok).
+    As for the record headers (_headers_ok), the rows are checked together: the CRC of
+    the XOR of their headers and of their frames, apart, shows any one bad row (a header
+    and a frame are each as well checked as by their own CRC), and the CRC of all of them
+    in a row any two (x has order 2**32 - 1 modulo the CRC-32 polynomial, which divides
+    no 8 * w * d below it: rows of w bytes, d rows apart; a chunk is far shorter). More
+    bad rows, independently damaged, can only hide with probability 2**-64. zlib-ng
+    computes the last at tens of gigabytes per second. False means some row may be bad:
+    each must then be checked on its own (_link_crcs, _headers_ok).
     """
     sel = x if ok.all() else x[ok]
     fold_want, row_want = _valid_rows_crcs(x.shape[1], start, m, len(sel))
-    return zlib.crc32(folded) == fold_want and zlib_ng.crc32(sel) == row_want
+    f = folded.view(np.uint8)
+    parts = (f[:start], f[start:]) if start else (f,)
+    return (tuple(zlib.crc32(p) for p in parts) == fold_want) and zlib_ng.crc32(sel) == row_want
+
+
+def _data_crcs_ok(raw: np.ndarray, length: int, n: int) -> bool:
+    """True when the data CRCs of n records (each header's bytes 24..27: the CRC-32 of the
+    record's data) hold, so far as their XOR shows: raw is the XOR of the n rows as the
+    loader copied them (the header, then the data of `length` bytes at byte 32).
+
+    CRC-32 is affine, crc(d) = A(d) ^ crc(zeros): the XOR of n CRCs is the CRC of the XOR
+    of the data, with crc(zeros) once more when n is even. Any one record whose data
+    no longer matches its header shows; more can only hide with probability 2**-32.
+    False means some record may be bad (_data_crcs)."""
+    r = raw.view(np.uint8)
+    want = int.from_bytes(r[24:28].tobytes(), "little")
+    got = zlib.crc32(r[log.RECORD_SIZE:log.RECORD_SIZE + length])
+    if n % 2 == 0:
+        got ^= _zeros_crc(length)
+    return got == want
+
+
+@functools.lru_cache(maxsize=16)
+def _zeros_crc(length: int) -> int:
+    return zlib.crc32(bytes(length))
+
+
+def _data_crcs(b: np.ndarray, data_off: np.ndarray, length: int, head: np.ndarray) -> np.ndarray:
+    """Which records (data at data_off in b, headers (n, 32)) have data whose CRC-32 is
+    the one their header holds, each on its own."""
+    view = memoryview(b)
+    crc = zlib.crc32
+    got = np.fromiter((crc(view[o:o + length]) for o in data_off.tolist()), np.uint32, len(data_off))
+    return got == np.ascontiguousarray(head[:, 24:28]).view("<u4").ravel()
 
 
 def _link_crcs(x: np.ndarray, start: int, m: int) -> np.ndarray:
@@ -570,7 +611,11 @@ def _decode_chunk(b: np.ndarray, idx, g: _Group, lo: int, hi: int, ws) -> None:
     length = g.length
     data_off = idx.offsets[g.rec[sl]] + log.RECORD_SIZE
     m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
-    x, ok, folded = _decoded_rows(b, data_off, length, ws, log.RECORD_SIZE)
+    x, ok, folded, raw = _decoded_rows(b, data_off, length, ws, log.RECORD_SIZE)
+    # The data CRCs: a record whose data is not what its header says goes to _walk, which
+    # reports it as the careful reader does.
+    if not _data_crcs_ok(raw, length, len(data_off)):
+        ok &= _data_crcs(b, data_off, length, x[:, :log.RECORD_SIZE])
     # The record headers (the scan trusts runs of equal records) and the link CRCs.
     if _rows_crcs_ok(x, ok, log.RECORD_SIZE, m, folded):
         head_ok = ok.copy()
@@ -590,18 +635,19 @@ def _decode_chunk(b: np.ndarray, idx, g: _Group, lo: int, hi: int, ws) -> None:
 
 def _decoded_rows(b: np.ndarray, data_off: np.ndarray, length: int, ws, start: int):
     """The records of data length `length` at data_off in b (the log's bytes) as decoded
-    frames: (rows, ok, folded). rows: uint8 (n, start + length rounded up to 8), with
+    frames: (rows, ok, folded, raw). rows: uint8 (n, start + length rounded up to 8), with
     start = log.RECORD_SIZE each record whole, its header first, or with start = 0 its
     data only, decoded as kernels.cobs_decode_rows leaves them; ok: which were whole
-    frames (00 COBS 00); folded: the XOR of the whole frames' rows as uint64. rows is ws's
-    work array."""
+    frames (00 COBS 00); folded: the XOR of the whole frames' rows as uint64; raw: the XOR
+    of every row as copied, before decoding. rows is ws's work array."""
     n = len(data_off)
     x = _scratch(ws, "x", (n, (start + length + 7) // 8 * 8), np.uint8)
     _rows(b, data_off - start, start + length, log.RECORD_SIZE + length, x)
     ok = np.empty(n, bool)
     folded = np.empty(x.shape[1] // 8, np.uint64)
-    kernels.cobs_decode_rows(x, start, length, ok, folded)
-    return x, ok, folded
+    raw = np.empty(x.shape[1] // 8, np.uint64)
+    kernels.cobs_decode_rows(x, start, length, ok, folded, raw)
+    return x, ok, folded, raw
 
 
 def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, exact: bool = False):
@@ -614,7 +660,7 @@ def _payloads(b: np.ndarray, data_off: np.ndarray, length: int, n_ch: int, ws, e
     exact: every link CRC is computed on its own (no check of the frames together first).
     """
     m = length - 3  # payload + CRC; the record is 00, m + 1 COBS bytes, 00
-    x, ok, folded = _decoded_rows(b, data_off, length, ws, 0)
+    x, ok, folded, _ = _decoded_rows(b, data_off, length, ws, 0)
     if exact:
         ok &= _link_crcs_exact(x, ok, m)
     elif not _rows_crcs_ok(x, ok, 0, m, folded):
@@ -629,7 +675,7 @@ def _decode_groups(b: np.ndarray, idx, threads: int | None, chunk: int, progress
     """Decode the DEVICE records of every telemetry length. Each record's header is checked
     against the index (g.misread, see log.scan_file's trusted runs), and its host time
     is written into idx.t_ns."""
-    chunk = max(1, min(chunk, 65536))  # _rows_crcs_ok's two-bad-rows guarantee holds up to 70,000
+    chunk = max(1, min(chunk, 65536))  # the two-bad-rows guarantee of _rows_crcs_ok: 8 * width * chunk < 2**32
     order = arrays.empty(len(idx.kinds), np.int64)
     ends = kernels.group_by_length(idx.kinds, idx.lengths, log.Kind.DEVICE, _LENGTH_GROUPS, order)
     groups = []

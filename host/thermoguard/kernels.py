@@ -27,7 +27,7 @@ def njit(**options):
 
 
 @njit()
-def cobs_decode_rows(x, start, length, ok, fold):
+def cobs_decode_rows(x, start, length, ok, fold, raw):
     """Decode the frames in rows of x in place and say which are whole frames.
 
     x: uint8 (n, w), w >= start + length; row i holds one record's data at bytes start ..
@@ -35,10 +35,13 @@ def cobs_decode_rows(x, start, length, ok, fold):
     start, a record header, are left as they are). Afterwards ok[i] is True when the data
     was exactly that: the delimiters, no 0x00 inside, and a code chain from its byte 1
     that ends exactly at the closing 00 (a message below 254 bytes is one COBS block).
-    Every row's data becomes its message at bytes start + 2 .. start + length - 2 (each
-    code byte a 0x00) and bytes past the data 0: the layout `frames` reads fields and link
-    CRCs from. fold (uint64, w / 8) becomes the XOR of the whole rows that are whole
-    frames, for frames._rows_crcs_ok.
+    The data of every whole frame becomes its message at bytes start + 2 .. start + length
+    - 2 (each code byte a 0x00), and the bytes past the data of every row 0: the layout
+    `frames` reads fields and link CRCs from (other rows are left part decoded).
+
+    fold (uint64, w / 8) becomes the XOR of the rows that are whole frames, decoded, for
+    frames._rows_crcs_ok; raw (the same) the XOR of every row as it came, bytes past the
+    data 0, for frames._data_crcs_ok.
 
     Rows are done four at a time, each pass over them while they are in the L1 cache.
     The chains of the four are followed together: each step of a chain waits on the byte
@@ -58,6 +61,7 @@ def cobs_decode_rows(x, start, length, ok, fold):
         if j <= start or j >= last:
             mask[j // 8] |= np.uint64(0xFF) << np.uint64(8 * (j % 8))
     fold[:] = 0
+    raw[:] = 0
     # Unsigned positions: numba then reads x[r, p] without checking for a negative p.
     ulast = np.uint64(last)
     bad = np.uint64(last + 1)  # where a chain that meets a 0x00 goes
@@ -71,8 +75,12 @@ def cobs_decode_rows(x, start, length, ok, fold):
             for j in range(bad, uw):
                 row[j] = 0
             zero = np.uint64(0)
+            for q in range(uq0):
+                raw[q] ^= wr[q]
             for q in range(uq0, unw):
-                v = wr[q] | mask[q]
+                v = wr[q]
+                raw[q] ^= v
+                v |= mask[q]
                 zero |= (v - ones) & ~v & highs
             ok[r] = row[start] == 0 and row[last] == 0 and zero == 0
         if k == 4:

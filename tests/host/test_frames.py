@@ -4,6 +4,7 @@ corrupt and torn frames, gaps, notes, several channel counts, file damage and to
 
 import random
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -314,3 +315,78 @@ def test_clean_chunks_are_checked_whole_and_a_damaged_one_row_by_row(tmp_path, m
         assert alone == [] and fr.fast == 96
     else:
         assert ("_headers_ok" if damage == "header" else "_link_crcs") in alone and fr.fast == 95
+
+
+def clean_log(path, n: int = 96) -> list[bytes]:
+    rng = random.Random(5)
+    sent = [telemetry(rng, i, 3 + i / 10, 2) for i in range(n)]
+    with log.LogWriter.create(path, {"config": CONFIG}) as w:
+        for i, f in enumerate(sent):
+            w.write_bytes(f, 1_000 + i)
+    return sent
+
+
+@pytest.mark.req("SR-HOST-10")
+def test_a_record_whose_data_is_another_whole_frame_is_damage_as_the_careful_reader_says(tmp_path):
+    """Record 30's data replaced by record 31's (a misplaced block): every byte of it is a
+    valid frame, but not the data its header's CRC was made of. The careful reader skips
+    it as damaged; so must the loader, which checks the data CRCs of a chunk together."""
+    path = tmp_path / "moved.tglog"
+    clean_log(path)
+    idx = log.scan_records(path)
+    raw = bytearray(path.read_bytes())
+    a, b, n = int(idx.offsets[30]) + log.RECORD_SIZE, int(idx.offsets[31]) + log.RECORD_SIZE, int(idx.lengths[30])
+    raw[a:a + n] = raw[b:b + n]
+    path.write_bytes(bytes(raw))
+    fr = assert_same(path, chunk=32, threads=1)
+    assert 30 not in fr.seq.tolist() and fr.seq.tolist().count(31) == 1
+    assert fr.damage == log.verify(path).damage and "data CRC" in fr.damage[0][1]
+
+
+@pytest.mark.req("SR-HOST-10")
+def test_a_record_whose_header_and_frame_damage_cancel_in_one_crc_is_still_found(tmp_path):
+    """Record 30: a host-time bit of its header flipped (its header CRC fails), and its
+    frame's link CRC chosen so that the whole row's CRC-32 is what a valid row gives. The
+    loader checks headers and frames apart in its XOR of the chunk, so the header still
+    shows; the careful reader resynchronises after it."""
+    path = tmp_path / "cancel.tglog"
+    clean_log(path)
+    off = int(log.scan_records(path).offsets[30])
+    raw = bytearray(path.read_bytes())
+    n = struct.unpack_from("<I", raw, off)[0]
+    payload = protocol.cobs_decode(bytes(raw[off + 33:off + 31 + n]))[:-4]
+    width = (log.RECORD_SIZE + n + 7) // 8 * 8
+
+    def row(head: bytes, crc: int) -> bytes:  # as the loader holds a decoded record
+        r = bytes(head) + b"\0\0" + payload + crc.to_bytes(4, "little")
+        return r + bytes(width - len(r))
+
+    good, bad = bytes(raw[off:off + 32]), bytearray(raw[off:off + 32])
+    bad[9] ^= 0x10
+    # A link CRC c with crc32(row(bad, c)) == crc32(row(good, true CRC)): solve over GF(2),
+    # c's bits being the unknowns (the CRC of the row is affine in them).
+    base = zlib.crc32(row(bytes(bad), 0))
+    need = zlib.crc32(row(good, zlib.crc32(payload))) ^ base
+    basis: list[tuple[int, int]] = []
+    for bit in range(32):
+        v, comb = zlib.crc32(row(bytes(bad), 1 << bit)) ^ base, 1 << bit
+        for bv, bc in basis:
+            if v ^ bv < v:
+                v, comb = v ^ bv, comb ^ bc
+        if v:
+            basis = sorted(basis + [(v, comb)], reverse=True)
+    c = 0
+    for bv, bc in basis:
+        if need ^ bv < need:
+            need, c = need ^ bv, c ^ bc
+    assert need == 0 and zlib.crc32(row(bytes(bad), c)) == zlib.crc32(row(good, zlib.crc32(payload)))
+    frame = b"\0" + protocol.cobs_encode(payload + c.to_bytes(4, "little")) + b"\0"
+    assert len(frame) == n
+    head = bytearray(good)
+    struct.pack_into("<I", head, 24, zlib.crc32(frame))  # the data CRC of the new frame
+    struct.pack_into("<I", head, 28, zlib.crc32(bytes(head[:28])))
+    head[9] ^= 0x10  # then the flip: the header CRC fails
+    raw[off:off + 32 + n] = bytes(head) + frame
+    path.write_bytes(bytes(raw))
+    fr = assert_same(path, chunk=32, threads=1)
+    assert 30 not in fr.seq.tolist() and fr.damage == log.verify(path).damage

@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from thermoguard import arrays, frames, kernels, log, protocol
 
-LENGTHS = [protocol.TELEMETRY_FIXED + protocol.CHANNEL.size * n + 7 for n in (0, 1, 3, 8)]
+# 4 channels: start + length is a multiple of 8 with start 32 or 0, so a row has no byte
+# past the data.
+LENGTHS = [protocol.TELEMETRY_FIXED + protocol.CHANNEL.size * n + 7 for n in (0, 1, 3, 4, 8)]
 
 
 def reference(data: bytes):
@@ -58,12 +60,15 @@ def test_cobs_rows_decode_and_refuse_exactly_as_the_reference(seed, n, start):
         x[i, :start] = np.frombuffer(heads[i], np.uint8)
         x[i, start:start + length] = np.frombuffer(d, np.uint8)
     ok = np.zeros(n, bool)
-    fold = np.full(w // 8, 7, np.uint64)
-    kernels.cobs_decode_rows(x, start, length, ok, fold)
+    fold, raw = np.full(w // 8, 7, np.uint64), np.full(w // 8, 7, np.uint64)
+    as_copied = x.copy()
+    as_copied[:, start + length:] = 0
+    kernels.cobs_decode_rows(x, start, length, ok, fold, raw)
     want = np.zeros(w // 8, np.uint64)
     for i in np.flatnonzero(ok):
         want ^= x[i].view(np.uint64)
     assert np.array_equal(fold, want)
+    assert np.array_equal(raw, np.bitwise_xor.reduce(as_copied.view(np.uint64), axis=0))
     for i, d in enumerate(datas):
         whole, msg = reference(d)
         assert ok[i] == whole, (i, d.hex())
@@ -100,7 +105,7 @@ def test_fields_are_the_decoders_fields_and_a_wrong_kind_or_count_is_refused():
     x[1, 4] = log.Kind.NOTE  # a header that is not the record the index says: kind,
     x[2, 0] += 1  # and length
     ok = np.zeros(len(wire), bool)
-    kernels.cobs_decode_rows(x, kernels.HEAD, length, ok, np.zeros(x.shape[1] // 8, np.uint64))
+    kernels.cobs_decode_rows(x, kernels.HEAD, length, ok, *np.zeros((2, x.shape[1] // 8), np.uint64))
     assert ok.all()
     rec = np.array([5, 3, 0, 1, 4, 2]) + 10
     t_ns = np.zeros(20, np.int64)
