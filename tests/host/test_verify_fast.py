@@ -106,13 +106,17 @@ def assert_same(path, **kw) -> log.VerifyReport:
     return fast
 
 
-@pytest.fixture
-def small_blocks(monkeypatch):
+def use_small_blocks(monkeypatch):
     """Runs checked a few records at a time, records read one by one decoded a few at a time:
     block and segment edges everywhere in a small log."""
     monkeypatch.setattr(log, "_RUN_FIRST", 2)
     monkeypatch.setattr(log, "_RUN_BYTES", 2000)
     monkeypatch.setattr(log, "_SEGMENT", 3)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    use_small_blocks(monkeypatch)
 
 
 @pytest.mark.req("SR-LOG-06")
@@ -130,9 +134,7 @@ def test_random_logs_verify_exactly_as_record_by_record(tmp_path, seed):
 @given(seed=st.integers(0, 2**32 - 1), torn=st.booleans(), small=st.booleans())
 def test_damaged_and_torn_logs_verify_exactly_as_record_by_record(tmp_path, monkeypatch, seed, torn, small):
     if small:
-        monkeypatch.setattr(log, "_RUN_FIRST", 2)
-        monkeypatch.setattr(log, "_RUN_BYTES", 2000)
-        monkeypatch.setattr(log, "_SEGMENT", 3)
+        use_small_blocks(monkeypatch)
     rng = random.Random(seed)
     path = tmp_path / "d.tglog"
     make_session_log(path, seed, steps=60)
