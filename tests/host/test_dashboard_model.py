@@ -270,6 +270,21 @@ def test_the_drawing_shows_banner_channels_link_and_the_answer():
     assert "Reset: reason" in draw(m, 0.15, keys)
 
 
+def test_the_drawing_keeps_the_last_outcomes_so_a_late_one_hides_none():
+    # DISARM is sent while ARM waits; when neither is answered, ARM's outcome may come last.
+    m = Model(CONFIG, started=0.0)
+    m.answered("RESET", REFUSED, "still active: foramen:high", 1.0)
+    m.answered("RESET", OK, "", 2.0)
+    m.answered("DISARM", NO_ANSWER, "/dev/pts/1 did not answer DISARM within 2 s", 4.0)
+    m.answered("ARM", NO_ANSWER, "/dev/pts/1 did not answer ARM within 2 s", 4.1)
+    text = " ".join(draw(m, 9.5, Keys(), width=200).split())
+    assert [a.verb for a in m.answers] == ["RESET", "DISARM", "ARM"] and m.answer.verb == "ARM"
+    assert "refused" not in text  # the oldest of four is no longer shown
+    assert text.index("answer to RESET: OK (7 s ago)") < text.index("no answer to DISARM in time") < text.index(
+        "no answer to ARM in time")
+    assert "did not answer DISARM within 2 s) (5 s ago)" in text
+
+
 def write_log(path, items):
     w = log.LogWriter.create(path, {"config": CONFIG})
     for k, payload in enumerate(items):
@@ -480,7 +495,9 @@ def test_a_refusal_no_answer_and_not_sent_are_told_apart():
     for verb, args in (("ARM", ""), ("RESET", "probe moved"), ("DISARM", ""), ("GET", ""), ("RESET", "é")):
         commander.start(verb, args)
         outcome, _ = answers.next(verb)
-        shown[verb, args] = (outcome, draw(m, 0.0, Keys(), width=250).splitlines()[-1].strip())
+        last = draw(m, 0.0, Keys(), width=250).splitlines()[-1].strip()
+        assert last.endswith("  (0 s ago)")
+        shown[verb, args] = (outcome, last.removesuffix("  (0 s ago)"))
     assert shown["ARM", ""] == (REFUSED, "board's answer to ARM: refused: tripped: reset first")
     outcome, text = shown["RESET", "probe moved"]
     assert outcome == NO_ANSWER and "refused" not in text

@@ -227,10 +227,10 @@ def _keys(model: Model, keys: Keys, now: float) -> Text:
         out.append(" " + keys.prompt, style="bold reverse")
     else:
         out.append(" keys: " + keys.help, style="bold")
-    a = model.answer
-    if a is not None:
+    for a in model.answers:  # more than one: an unanswered DISARM must not hide behind a later outcome
         out.append("\n")
         out.append_text(answer_text(a.verb, a.outcome, a.text))
+        out.append(f"  ({max(0, int(now - a.at))} s ago)", style="grey50")
     return out
 
 
