@@ -731,7 +731,8 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK, prog
     Raises log.LogError when the file is not a readable log. Damage inside the log is
     reported in .damage (as `log.verify` words it), never raised.
     """
-    with log._File(path) as f:
+    f = log._File(path)
+    try:
         b = np.frombuffer(f.buf, np.uint8)
         try:
             # Telemetry records are taken on trust by the scan: decoding reads every
@@ -756,6 +757,8 @@ def load_telemetry(path, *, threads: int | None = None, chunk: int = CHUNK, prog
                 fast_rec[g.rec[g.ok & g.head_ok]] = True
                 head_bad[g.rec[~g.head_ok]] = True
         slow_items, fast_rec, damage = _walk(f.buf, idx, fast_rec, head_bad)
+    finally:
+        f.close(wait=False)  # every array of the result is a copy: nothing looks into the mapping
     if progress is not None:
         progress(f.size)
     return _assemble(idx, groups, fast_rec, slow_items, damage)

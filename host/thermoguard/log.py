@@ -342,6 +342,9 @@ def _fsync_dir(path: str) -> None:
 # Reading.
 
 
+_UNMAP_APART_FROM = 16 << 20  # bytes: below, starting a thread costs more than it saves
+
+
 class _File:
     """A log file mapped read-only, its header checked; a context manager."""
 
@@ -405,7 +408,16 @@ class _File:
     def version(self) -> str:
         return f"{self.major}.{self.minor}"
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Unmap the file. wait=False: a large one on a thread of its own, for a caller
+        that is done with it: unmapping takes its page table apart (8 ms for 228 MB here),
+        which the caller need not wait for."""
+        if not wait and self.size >= _UNMAP_APART_FROM:
+            threading.Thread(target=self._unmap, name="thermoguard-unmap", daemon=True).start()
+        else:
+            self._unmap()
+
+    def _unmap(self) -> None:
         try:
             self.buf.close()
         except BufferError:

@@ -4,6 +4,8 @@ corrupt and torn frames, gaps, notes, several channel counts, file damage and to
 
 import random
 import struct
+import threading
+import time
 import zlib
 
 import numpy as np
@@ -315,6 +317,38 @@ def test_clean_chunks_are_checked_whole_and_a_damaged_one_row_by_row(tmp_path, m
         assert alone == [] and fr.fast == 96
     else:
         assert ("_headers_ok" if damage == "header" else "_link_crcs") in alone and fr.fast == 95
+
+
+def test_the_mapping_of_a_large_log_is_unmapped_apart_after_loading(tmp_path, monkeypatch):
+    path = tmp_path / "t.tglog"
+    make_log(path, seed=3, damage=True)  # damage: items read from the mapping too
+    monkeypatch.setattr(log, "_UNMAP_APART_FROM", 0)  # every log is large
+    files, threads = [], []
+    unmap = log._File._unmap
+
+    class Recorded(log._File):
+        def __init__(self, p):
+            super().__init__(p)
+            files.append(self)
+
+        def _unmap(self):
+            threads.append(threading.current_thread())
+            unmap(self)
+
+    monkeypatch.setattr(log, "_File", Recorded)
+    fr = assert_same(path)  # the result outlives the mapping
+    f = files[0]
+    end = time.monotonic() + 10
+    while not f.buf.closed and time.monotonic() < end:
+        time.sleep(0.01)
+    assert f.buf.closed and threads[0] is not threading.main_thread()
+    assert len(fr) and fr.items and fr.damage
+    assert list(fr.decoded_items()) == reference(path)
+    # A small log, and any with wait=True, is unmapped before close returns.
+    monkeypatch.setattr(log, "_UNMAP_APART_FROM", path.stat().st_size + 1)
+    g = Recorded(path)
+    g.close(wait=False)
+    assert g.buf.closed and threads[-1] is threading.main_thread()
 
 
 def clean_log(path, n: int = 96) -> list[bytes]:
