@@ -1084,8 +1084,8 @@ def scan_file(f: _File, trusted: frozenset[int] = frozenset()) -> RecordIndex:
     trusted: data lengths of DEVICE records whose runs are taken on trust, for a caller
     that reads every header of those records anyway (frames.load_telemetry): of a block of
     such records only the first and last headers are read. The others are assumed to have
-    the same length and kind and a good header CRC, and their t_ns is left 0; the caller
-    must check all three and fill in t_ns, or scan again without trust.
+    the same length and kind and a good header CRC, and their t_ns is left unset; the
+    caller must check all three and fill in t_ns, or scan again without trust.
     """
     import numpy as np
 
@@ -1149,7 +1149,8 @@ class _Run(NamedTuple):
 
 def _joined_parts(np, arrays, kernels, parts):
     """The index columns (offsets, lengths, t_ns, kinds) of scan_file's parts, each filled
-    once in its place (a trusted run's host times are 0)."""
+    once in its place. A trusted run's host times are left unset, for the caller to
+    fill in: written here they would cost a pass over fresh memory on one thread."""
     total = sum(p.count if isinstance(p, _Run) else len(p[0]) for p in parts)
     offsets, t_ns = arrays.empty(total, np.int64), arrays.empty(total, np.int64)
     lengths, kinds = arrays.empty(total, np.uint32), arrays.empty(total, np.uint8)
@@ -1158,7 +1159,7 @@ def _joined_parts(np, arrays, kernels, parts):
         if isinstance(p, _Run):
             start, m, n, kind = p
             kernels.arithmetic(offsets[at:at + m], start, RECORD_SIZE + n)
-            lengths[at:at + m], t_ns[at:at + m], kinds[at:at + m] = n, 0, kind
+            lengths[at:at + m], kinds[at:at + m] = n, kind
         else:
             m = len(p[0])
             offsets[at:at + m], lengths[at:at + m], t_ns[at:at + m], kinds[at:at + m] = p
