@@ -413,9 +413,12 @@ class _File:
         that is done with it: unmapping takes its page table apart (8 ms for 228 MB here),
         which the caller need not wait for."""
         if not wait and self.size >= _UNMAP_APART_FROM:
-            threading.Thread(target=self._unmap, name="thermoguard-unmap", daemon=True).start()
-        else:
-            self._unmap()
+            try:
+                threading.Thread(target=self._unmap, name="thermoguard-unmap", daemon=True).start()
+                return
+            except RuntimeError:
+                pass  # no thread to be had (the interpreter is ending, or at its limit): here then
+        self._unmap()
 
     def _unmap(self) -> None:
         try:

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 from rich.console import Console
+from rich.screen import Screen
 from tgfw import codes
 from thermoguard import dose, frames, log, protocol
 from thermoguard.board import NoReply
@@ -270,19 +271,33 @@ def test_the_drawing_shows_banner_channels_link_and_the_answer():
     assert "Reset: reason" in draw(m, 0.15, keys)
 
 
-def test_the_drawing_keeps_the_last_outcomes_so_a_late_one_hides_none():
+def test_the_drawing_shows_the_latest_outcome_of_each_command_newest_first():
     # DISARM is sent while ARM waits; when neither is answered, ARM's outcome may come last.
     m = Model(CONFIG, started=0.0)
     m.answered("RESET", REFUSED, "still active: foramen:high", 1.0)
-    m.answered("RESET", OK, "", 2.0)
     m.answered("DISARM", NO_ANSWER, "/dev/pts/1 did not answer DISARM within 2 s", 4.0)
     m.answered("ARM", NO_ANSWER, "/dev/pts/1 did not answer ARM within 2 s", 4.1)
+    m.answered("RESET", OK, "", 5.0)  # replaces the refusal
     text = " ".join(draw(m, 9.5, Keys(), width=200).split())
-    assert [a.verb for a in m.answers] == ["RESET", "DISARM", "ARM"] and m.answer.verb == "ARM"
-    assert "refused" not in text  # the oldest of four is no longer shown
-    assert text.index("answer to RESET: OK (7 s ago)") < text.index("no answer to DISARM in time") < text.index(
-        "no answer to ARM in time")
+    assert list(m.answers) == ["DISARM", "ARM", "RESET"] and m.answer.verb == "RESET"
+    assert "refused" not in text
+    assert text.index("answer to RESET: OK (4 s ago)") < text.index("no answer to ARM in time") < text.index(
+        "no answer to DISARM in time")
     assert "did not answer DISARM within 2 s) (5 s ago)" in text
+    assert [view.age_text(s) for s in (-0.5, 0.9, 119.9, 120, 7199, 7200, 90000)] == [
+        "0 s ago", "0 s ago", "119 s ago", "2 min ago", "119 min ago", "2 h ago", "25 h ago"]
+
+
+def test_in_a_short_terminal_the_newest_outcome_is_kept_and_the_oldest_cropped():
+    m = Model(CONFIG, started=0.0)
+    m.feed([tele(0, 27.4, codes.ARMED, temps=(80.0, 44.0))], now=0.0)
+    m.answered("ARM", OK, "", 1.0)
+    m.answered("DISARM", NO_ANSWER, "/dev/pts/1 did not answer DISARM within 2 s", 4.0)
+    full = draw(m, 5.0, Keys()).splitlines()
+    console = Console(file=io.StringIO(), width=120, height=len(full) - 1, record=True, color_system=None)
+    console.print(Screen(view.render(m, 5.0, Keys(), width=120)))  # as Live(screen=True) crops it
+    shown = console.export_text()
+    assert "no answer to DISARM in time" in shown and "answer to ARM: OK" not in shown
 
 
 def write_log(path, items):
@@ -495,9 +510,9 @@ def test_a_refusal_no_answer_and_not_sent_are_told_apart():
     for verb, args in (("ARM", ""), ("RESET", "probe moved"), ("DISARM", ""), ("GET", ""), ("RESET", "é")):
         commander.start(verb, args)
         outcome, _ = answers.next(verb)
-        last = draw(m, 0.0, Keys(), width=250).splitlines()[-1].strip()
-        assert last.endswith("  (0 s ago)")
-        shown[verb, args] = (outcome, last.removesuffix("  (0 s ago)"))
+        newest = draw(m, time.monotonic(), Keys(), width=250).split(" keys: ")[1].splitlines()[1].strip()
+        assert newest.endswith("  (0 s ago)")
+        shown[verb, args] = (outcome, newest.removesuffix("  (0 s ago)"))
     assert shown["ARM", ""] == (REFUSED, "board's answer to ARM: refused: tripped: reset first")
     outcome, text = shown["RESET", "probe moved"]
     assert outcome == NO_ANSWER and "refused" not in text

@@ -323,32 +323,39 @@ def test_the_mapping_of_a_large_log_is_unmapped_apart_after_loading(tmp_path, mo
     path = tmp_path / "t.tglog"
     make_log(path, seed=3, damage=True)  # damage: items read from the mapping too
     monkeypatch.setattr(log, "_UNMAP_APART_FROM", 0)  # every log is large
-    files, threads = [], []
+    unmapped_by = {}  # file: the thread that unmapped it
     unmap = log._File._unmap
 
     class Recorded(log._File):
-        def __init__(self, p):
-            super().__init__(p)
-            files.append(self)
-
         def _unmap(self):
-            threads.append(threading.current_thread())
+            unmapped_by[self] = threading.current_thread()
             unmap(self)
 
     monkeypatch.setattr(log, "_File", Recorded)
-    fr = assert_same(path)  # the result outlives the mapping
-    f = files[0]
+    fr = frames.load_telemetry(path)
     end = time.monotonic() + 10
-    while not f.buf.closed and time.monotonic() < end:
+    while not unmapped_by and time.monotonic() < end:
         time.sleep(0.01)
-    assert f.buf.closed and threads[0] is not threading.main_thread()
+    (f, thread), = unmapped_by.items()
+    assert f.buf.closed and thread is not threading.main_thread()
+    # The result outlives the mapping.
     assert len(fr) and fr.items and fr.damage
     assert list(fr.decoded_items()) == reference(path)
-    # A small log, and any with wait=True, is unmapped before close returns.
+    # A small log, and any with wait=True, is unmapped before close returns; so is a large
+    # one when no thread can be started.
     monkeypatch.setattr(log, "_UNMAP_APART_FROM", path.stat().st_size + 1)
     g = Recorded(path)
     g.close(wait=False)
-    assert g.buf.closed and threads[-1] is threading.main_thread()
+    assert g.buf.closed and unmapped_by[g] is threading.current_thread()
+    monkeypatch.setattr(log, "_UNMAP_APART_FROM", 0)
+
+    def no_thread(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    h = Recorded(path)
+    h.close(wait=False)
+    assert h.buf.closed and unmapped_by[h] is threading.current_thread()
 
 
 def clean_log(path, n: int = 96) -> list[bytes]:

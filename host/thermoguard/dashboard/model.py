@@ -38,7 +38,6 @@ RECENT_S = 10.0  # a link counter that went up this recently is a low-priority a
 TREND_S = 180.0  # the trend shows this much device time ...
 TREND_POINTS = 60  # ... in this many points
 EVENTS_KEPT = 6
-ANSWERS_KEPT = 3  # outcomes shown: DISARM is sent while ARM waits, and neither may hide the other's
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"  # IEC 60601-1-8 alarm priorities
 
@@ -166,7 +165,9 @@ class Model:
         self.trip: Trip | None = None
         self.trips_seen = 0  # transitions into TRIPPED (the bell rings on each)
         self.events: deque[tuple[float | None, str, str | None]] = deque(maxlen=EVENTS_KEPT)  # (t_dev, text, prio)
-        self.answers: deque[Answer] = deque(maxlen=ANSWERS_KEPT)  # in the order they came
+        # The latest outcome of each command, oldest first: DISARM is sent while ARM waits,
+        # and neither outcome may hide the other's, whichever comes last.
+        self.answers: dict[str, Answer] = {}
         self.trends: list[_Trend] = []
         self.crc_errors = _Counter()
         self.lost = _Counter()
@@ -224,12 +225,13 @@ class Model:
         none (NO_ANSWER, NOT_SENT)."""
         if outcome not in (OK, REFUSED, NO_ANSWER, NOT_SENT):
             raise ValueError(f"unknown outcome {outcome!r}")
-        self.answers.append(Answer(verb, outcome, text, now))
+        self.answers.pop(verb, None)  # re-inserted: the dict's order is the order they came
+        self.answers[verb] = Answer(verb, outcome, text, now)
 
     @property
     def answer(self) -> Answer | None:
         """What came of the latest command, or None."""
-        return self.answers[-1] if self.answers else None
+        return next(reversed(self.answers.values()), None)
 
     @property
     def period_s(self) -> float:

@@ -227,11 +227,22 @@ def _keys(model: Model, keys: Keys, now: float) -> Text:
         out.append(" " + keys.prompt, style="bold reverse")
     else:
         out.append(" keys: " + keys.help, style="bold")
-    for a in model.answers:  # more than one: an unanswered DISARM must not hide behind a later outcome
+    # Newest first, right under the keys: a terminal too short for the whole drawing
+    # crops the bottom, and the oldest outcome is the one to lose.
+    for a in reversed(model.answers.values()):
         out.append("\n")
         out.append_text(answer_text(a.verb, a.outcome, a.text))
-        out.append(f"  ({max(0, int(now - a.at))} s ago)", style="grey50")
+        out.append(f"  ({age_text(now - a.at)})", style="grey50")
     return out
+
+
+def age_text(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} s ago"
+    if s < 7200:
+        return f"{s // 60} min ago"
+    return f"{s // 3600} h ago"
 
 
 def answer_text(verb: str, outcome: str, text: str) -> Text:
