@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from thermoguard import log, protocol
+from thermoguard import log, protocol, relay
 
 EXE = str(Path(sys.executable).with_name("thermoguard"))
 
@@ -70,27 +70,43 @@ def test_a_silent_host_trips_an_armed_board_and_the_operator_sees_why(virtual_bo
     assert again.stderr.startswith("thermoguard: the board refused ARM: ") and "tripped" in again.stderr
 
 
+def recorded_trip(path) -> bool:
+    """A TRIP event is in the log being recorded at path (read as it grows: a torn tail ends it)."""
+    try:
+        return any(isinstance(i, protocol.Event) and i.event_name == "TRIP" for _, i in log.decoded_items(path))
+    except log.LogError:
+        return False  # not written yet
+
+
 @pytest.mark.req("SR-HIL-20")
 def test_arm_and_reset_refusals_as_the_operator_sees_them(virtual_board, scenario_file, tmp_path):
-    # foramen open at first: no arming; later above its limit: a trip that cannot be reset
-    board = virtual_board(scenario=scenario_file("t_s,tip,foramen", "0,37,open", "3,37,open", "3.5,37,37",
-                                                 "6,37,37", "12,37,46", "100,37,46"), speed=2)
+    # foramen open at first: no arming; later above its limit: a trip that cannot be reset.
+    # Each step has seconds to spare: a command's start can take that on a busy machine.
+    board = virtual_board(scenario=scenario_file("t_s,tip,foramen", "0,37,open", "8,37,open", "8.5,37,37",
+                                                 "20,37,37", "26,37,46", "100,37,46"), speed=2)
     board.telemetry()
     board.close_port()
     refused = thermoguard("arm", "--port", board.port)
     assert refused.returncode == 1 and refused.stdout == "", refused.stderr
     assert refused.stderr == "thermoguard: the board refused ARM: foramen:open\n"
-    board.telemetry(lambda t: t.t_dev_s > 3.6 and t.channels[1].temp_c is not None, timeout=15)
+    board.telemetry(lambda t: t.t_dev_s > 8.6 and t.channels[1].temp_c is not None, timeout=15)
     board.close_port()
     # A recording keeps the heartbeat; the operator's commands go through it.
     out = tmp_path / "held.tglog"
     rec = subprocess.Popen([EXE, "record", "--port", board.port, "--out", str(out)], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)
+        end = time.monotonic() + 15
+        while relay.find(board.port) is None:
+            assert rec.poll() is None and time.monotonic() < end, "the recording holds no relay"
+            time.sleep(0.1)
         armed = thermoguard("arm", "--port", board.port)
         assert (armed.returncode, armed.stdout) == (0, "OK ARM\n"), armed.stderr
-        time.sleep(5.0)  # foramen crosses 45 C at 11.3 s of device time
+        # foramen crosses 45 C at 25.3 s of device time: the trip, as the recording has it
+        end = time.monotonic() + 30
+        while not recorded_trip(out):
+            assert time.monotonic() < end, "no trip within 30 s"
+            time.sleep(0.2)
         reset = thermoguard("reset", "--port", board.port, "--reason", "probe moved")
         assert (reset.returncode, reset.stdout) == (1, "")
         assert reset.stderr.endswith("thermoguard: the board refused RESET: still active: foramen:high\n")

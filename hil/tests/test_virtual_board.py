@@ -184,12 +184,12 @@ def test_soft_reset_restarts_the_firmware_and_the_trip_survives(virtual_board, s
 @pytest.mark.req("SR-HIL-09")
 def test_hard_reset_and_watchdog_restart_the_board_with_their_cause(virtual_board):
     board = virtual_board(speed=4)
-    board.telemetry()
+    before = board.telemetry(lambda t: t.t_dev_s > 4.0, timeout=20)
     board.mpremote("reset")
-    board.open()
-    boot = board.event("BOOT")  # machine.reset(): the firmware starts again on its own
-    assert boot.state_name == "DISARMED"
-    assert board.telemetry(since=board.mark()).t_dev_s < 2.0  # a hard reset restarts the device clock
+    # machine.reset(): the firmware starts again on its own, its device clock from zero. (Its
+    # BOOT event can come before the port is open again, and opening drops what waits.)
+    t = board.telemetry(lambda t: t.t_dev_s < before.t_dev_s, since=board.open().mark(), timeout=20)
+    assert t.state_name == "DISARMED"
     assert board.mpremote("resume", "exec", "import machine; print(machine.reset_cause())").stdout.strip() == "2"
 
     # A watchdog left unfed in virtual time resets the board; the firmware comes back tripped.
@@ -203,17 +203,22 @@ def test_hard_reset_and_watchdog_restart_the_board_with_their_cause(virtual_boar
 
 
 @pytest.mark.req("SR-HIL-10")
-@pytest.mark.parametrize("speed, low, high", [(5, 2.0, 5.3), ("max", 50.0, None)])
-def test_speed_is_a_multiple_of_real_time(virtual_board, speed, low, high):
+@pytest.mark.parametrize("speed, low, paced", [(5, 2.0, True), ("max", 50.0, False)])
+def test_speed_is_a_multiple_of_real_time(virtual_board, speed, low, paced):
     board = virtual_board(speed=speed)
-    first = board.telemetry()
+    board.telemetry()
     t0 = time.monotonic()
+    first = board.telemetry(since=board.flush())  # made after t0: nothing older is read
     time.sleep(1.5)
-    last = board.telemetry(since=board.flush())
-    rate = (last.t_dev_s - first.t_dev_s) / (time.monotonic() - t0)
-    assert rate >= low
-    if high is not None:
-        assert rate <= high  # paced: never ahead of speed x real time
+    last = board.telemetry(since=board.flush())  # made before now
+    elapsed = time.monotonic() - t0
+    advanced = last.t_dev_s - first.t_dev_s
+    assert advanced / elapsed >= low
+    if paced:
+        # Never ahead of speed x real time. A board held back (a busy machine) may
+        # catch up by at most the pacer's slack (vstart.PACE_SLACK_US, 0.25 s), and the
+        # first frame may be up to one sample period (0.1 s) old.
+        assert advanced <= speed * (elapsed + 0.25) + 0.1, (advanced, elapsed)
     assert board.mpremote("exec", "print(6*7)").stdout.strip() == "42"  # Ctrl-C stops a board at any speed
 
 

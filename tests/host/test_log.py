@@ -131,6 +131,7 @@ def test_every_byte_is_kept_for_any_chunking(tmp_path, parts, cuts, gap_at):
 
 
 @pytest.mark.req("SR-LOG-01")
+@settings(deadline=None)  # a busy machine can hold one example up past hypothesis' 200 ms
 @given(parts=st.lists(st.one_of(st.sampled_from([g for _, g in GOLDEN]),
                                 st.text(min_size=1, max_size=30).map(lambda s: s.replace("\0", "").encode())),
                       max_size=20),
@@ -196,7 +197,8 @@ def test_torn_tail_at_every_byte_reads_cleanly(tmp_path):
 def test_fsync_within_a_second_of_every_write_and_at_close(tmp_path, monkeypatch):
     syncs = []
     real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (real(fd), syncs.append(time.monotonic())))
+    # Stamped as each fsync starts: when the writer asked for it (the disk's own time is not its).
+    monkeypatch.setattr(os, "fsync", lambda fd: (syncs.append(time.monotonic()), real(fd)))
     writes = []
     w = lg.LogWriter.create(tmp_path / "f.tglog", {})
     frame = tel(1)
@@ -207,7 +209,9 @@ def test_fsync_within_a_second_of_every_write_and_at_close(tmp_path, monkeypatch
         time.sleep(0.01)
     w.note("idle from here")  # nothing more is written: the writer must sync by itself
     writes.append(time.monotonic())
-    time.sleep(1.1)
+    idle = time.monotonic() + 5
+    while w.synced_records < w.records and time.monotonic() < idle:
+        time.sleep(0.05)
     assert w.synced_records == w.records
     before_close = len(syncs)
     w.close()

@@ -56,10 +56,10 @@ def interrupt(proc: subprocess.Popen, timeout: float = END_TIMEOUT_S) -> int:
 # there, so the board trips and refuses a reset while the cause is active.
 TRIP_SCENARIO = """t_s,tip,foramen
 0,37,37
-10,37,37
-16,60,37
-26,80,44
-30,85,47
+25,37,37
+31,60,37
+41,80,44
+45,85,47
 900,85,47
 """
 

@@ -4,6 +4,7 @@ and, for what the CLI decides alone, against the fake board."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import serial
 from fakeboard import FakeBoard
-from thermoguard import log, protocol
+from thermoguard import log, protocol, relay
 
 EXE = str(Path(sys.executable).with_name("thermoguard"))
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,11 +25,11 @@ def run(*args, timeout=20):
     return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def virtual_port(tmp_path_factory):
-    """A virtual board at real-time speed; its /dev/pts/N."""
+@contextlib.contextmanager
+def virtual_board(folder):
+    """A virtual board at real-time speed, its board files in folder; its /dev/pts/N."""
     proc = subprocess.Popen([sys.executable, "-m", "thermoguard.virtual", "--speed", "1",
-                             "--board-dir", str(tmp_path_factory.mktemp("board"))],
+                             "--board-dir", str(folder)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 15)
@@ -43,6 +44,13 @@ def virtual_port(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def virtual_port(tmp_path_factory):
+    """A virtual board shared by the tests of this module; its /dev/pts/N."""
+    with virtual_board(tmp_path_factory.mktemp("board")) as port:
+        yield port
 
 
 def board_state(port: str, timeout: float = 5.0) -> str:
@@ -91,21 +99,35 @@ def test_config_show_and_set_on_the_virtual_board(virtual_port):
 
 
 @pytest.mark.req("SR-HOST-04")
-def test_an_armed_board_stays_armed_while_it_is_recorded(virtual_port, tmp_path):
+def test_an_armed_board_stays_armed_while_it_is_recorded(tmp_path):
     # With a 2 s host timeout an armed board trips unless the recorder keeps its heartbeat.
-    assert run("config", "--port", virtual_port, "set", "host_timeout_s=2").returncode == 0
-    try:
-        assert run("arm", "--port", virtual_port).returncode == 0
-        out = tmp_path / "armed.tglog"
-        rec = run("record", "--port", virtual_port, "--out", str(out), "--duration", "3.5")
-        assert rec.returncode == 0, rec.stderr
-        assert "last state ARMED" in rec.stdout, rec.stdout
-        states = {item.state_name for _, item in log.decoded_items(out) if isinstance(item, protocol.Telemetry)}
-        events = [item.event_name for _, item in log.decoded_items(out) if isinstance(item, protocol.Event)]
-        assert states == {"ARMED"} and "TRIP" not in events, (states, events)
-    finally:
-        run("disarm", "--port", virtual_port)
-        run("config", "--port", virtual_port, "set", "host_timeout_s=5")
+    # A board of its own: a command cannot loosen the timeout again. Armed through the
+    # recording, so that no start of a command can fall inside the 2 s.
+    out = tmp_path / "armed.tglog"
+    with virtual_board(tmp_path / "board") as port:
+        assert run("config", "--port", port, "set", "host_timeout_s=2").returncode == 0
+        rec = subprocess.Popen([EXE, "record", "--port", port, "--out", str(out), "--duration", "10"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            end = time.monotonic() + 15
+            while relay.find(port) is None:
+                assert rec.poll() is None and time.monotonic() < end, "no relay"
+                time.sleep(0.1)
+            armed = run("arm", "--port", port)
+            assert (armed.returncode, armed.stdout) == (0, "OK ARM\n"), armed.stderr
+            stdout, stderr = rec.communicate(timeout=30)
+        finally:
+            if rec.poll() is None:
+                rec.kill()
+                rec.wait()
+    assert rec.returncode == 0, stderr
+    assert "last state ARMED" in stdout, stdout
+    items = [item for _, item in log.decoded_items(out)]
+    states = [i.state_name for i in items if isinstance(i, protocol.Telemetry)]
+    events = [i.event_name for i in items if isinstance(i, protocol.Event)]
+    first = states.index("ARMED")
+    assert set(states[first:]) == {"ARMED"} and "TRIP" not in events, (states, events)
+    assert len(states) - first >= 30, "armed for under 3 s of the recording: not past the host timeout"
 
 
 @pytest.mark.req("SR-HOST-03")

@@ -36,7 +36,7 @@ def finish(proc: subprocess.Popen, timeout: float = 15) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-def wait_for(pred, timeout: float = 5.0, what: str = "condition") -> None:
+def wait_for(pred, timeout: float = 20.0, what: str = "condition") -> None:
     end = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > end:
@@ -82,7 +82,9 @@ def test_record_sends_a_heartbeat_every_second(recording):
     hb = fb.heartbeats
     assert len(hb) >= 3, hb
     gaps = [b - a for a, b in zip(hb, hb[1:], strict=False)]
-    assert all(0.8 <= g <= 1.3 for g in gaps), gaps
+    # A second after the last one; a beat held back by a busy machine makes its gap longer
+    # only (the board waits host_timeout_s, 5 s by default, before it trips).
+    assert 0.9 <= min(gaps) <= 1.15 and max(gaps) <= 2.0, gaps
 
 
 @pytest.mark.req("SR-HOST-02")
